@@ -1,0 +1,1 @@
+"""`make bench`: every benchmark reports its figures as ratios against a baseline measured in the same run."""

@@ -1,0 +1,1 @@
+"""Fusebox: a control plane for circuit breakers."""

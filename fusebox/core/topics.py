@@ -1,0 +1,43 @@
+"""The topic registry: every topic's name, key and value codec, partitions and cleanup policy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PARTITIONS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    suffix: str
+    partitions: int
+    cleanup_policy: str  # "delete" | "compact"
+    key: str  # key codec: "service" (UTF-8 service name) | "none"
+    value: str  # value codec: the JSON Schema the value follows
+    retention_ms: int | None = None
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}{self.suffix}"
+
+    def config(self) -> dict[str, str]:
+        config = {"cleanup.policy": self.cleanup_policy}
+        if self.retention_ms is not None:
+            config["retention.ms"] = str(self.retention_ms)
+        if self.cleanup_policy == "compact":
+            config["min.cleanable.dirty.ratio"] = "0.1"
+            config["segment.ms"] = str(60 * 60 * 1000)
+        return config
+
+
+CALL_OUTCOMES = TopicSpec("call-outcomes", DEFAULT_PARTITIONS, "delete", "service", "CallOutcome")
+CALL_OUTCOMES_DLQ = TopicSpec("call-outcomes.dlq", DEFAULT_PARTITIONS, "delete", "service", "DeadLetter")
+BREAKER_COMMANDS = TopicSpec("breaker-commands", DEFAULT_PARTITIONS, "delete", "service", "BreakerCommand")
+BREAKER_STATES = TopicSpec("breaker-states", DEFAULT_PARTITIONS, "compact", "service", "ServiceState")
+COMMAND_RESULTS = TopicSpec("command-results", DEFAULT_PARTITIONS, "delete", "service", "CommandResult",
+                            retention_ms=24 * 60 * 60 * 1000)
+HEALTH_HISTORY = TopicSpec("health-history", DEFAULT_PARTITIONS, "delete", "service", "HealthHistoryEntry")
+METRIC_ROLLUPS = TopicSpec("metric-rollups", DEFAULT_PARTITIONS, "delete", "service", "MetricRollup")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
+    COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS,
+)

@@ -1,0 +1,62 @@
+"""Creating the registry's topics, explicitly: the broker never auto-creates them."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from fusebox.core.topics import ALL_TOPICS, TopicSpec
+from fusebox.settings import Settings
+
+logger = logging.getLogger("fusebox.kafka_admin")
+
+
+async def ensure_topics(bootstrap: str, prefix: str, specs: Iterable[TopicSpec] = ALL_TOPICS) -> list[str]:
+    """Create every topic of `specs` that does not exist yet; return the names created."""
+    specs = list(specs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name=spec.name(prefix), num_partitions=spec.partitions,
+                     replication_factor=1, topic_configs=spec.config())
+            for spec in specs
+            if spec.name(prefix) not in existing
+        ]
+        if not wanted:
+            return []
+        response = await admin.create_topics(wanted)
+        created = []
+        for name, code, message in _topic_errors(response):
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:
+                raise RuntimeError(f"could not create topic {name}: error {code} {message}")
+        logger.info("created topics %r", created)
+        return created
+    finally:
+        await admin.close()
+
+
+def _topic_errors(response) -> list[tuple[str, int, str | None]]:
+    rows = []
+    for entry in response.topic_errors:
+        name, code = entry[0], entry[1]
+        message = entry[2] if len(entry) > 2 else None
+        rows.append((name, code, message))
+    return rows
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="fusebox topics")
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings.from_env()
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topic_prefix))
+    print(f"topics ready ({len(created)} created)")
+    return 0

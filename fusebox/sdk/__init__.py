@@ -1,0 +1,1 @@
+"""Python SDK for services that publish call outcomes and honour breakers locally."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: versioned migrations and the shared connection settings."""

@@ -1,0 +1,1 @@
+"""The aggregator: a Faust app folding outcomes and commands into breaker state."""

@@ -1,0 +1,1 @@
+"""The admin gateway: REST and WebSocket over the derived breaker state."""
