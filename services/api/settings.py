@@ -1,0 +1,72 @@
+"""The gateway's settings: the shared Settings plus the API's own knobs (env vars with defaults)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from fusebox.settings import Settings
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    kafka_bootstrap: str
+    database_url: str
+    redis_url: str | None
+    topic_prefix: str
+    jwt_secret: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    heartbeat_ms: int = 5000
+    # A client is closed after this many heartbeats without a pong.
+    heartbeat_misses: int = 2
+    command_timeout_ms: int = 5000
+    kafka_send_timeout_ms: int = 5000
+    db_timeout_ms: int = 3000
+    max_body_bytes: int = 64 * 1024
+    rate_limit_burst: int = 10
+    rate_limit_per_minute: int = 30
+    ws_batch_ms: int = 150
+    ws_client_max_pending_bytes: int = 4 * 1024 * 1024
+    ws_resume_buffer: int = 10_000
+    breaker_failure_threshold: int = 3
+    breaker_reset_timeout_ms: int = 5000
+    metrics_cache_ttl_s: int = 5
+    history_max_limit: int = 1000
+
+    @classmethod
+    def from_env(cls) -> "ApiSettings":
+        shared = Settings.from_env()
+        return cls(
+            kafka_bootstrap=shared.kafka_bootstrap,
+            database_url=shared.database_url,
+            redis_url=shared.redis_url,
+            topic_prefix=shared.topic_prefix,
+            jwt_secret=shared.jwt_secret,
+            host=shared.api_host,
+            port=shared.api_port,
+            heartbeat_ms=shared.heartbeat_ms,
+            command_timeout_ms=_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
+            kafka_send_timeout_ms=_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
+            db_timeout_ms=_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
+            max_body_bytes=_int("FUSEBOX_API_MAX_BODY_BYTES", 64 * 1024),
+            rate_limit_burst=_int("FUSEBOX_API_RATE_LIMIT_BURST", 10),
+            rate_limit_per_minute=_int("FUSEBOX_API_RATE_LIMIT_PER_MINUTE", 30),
+            ws_batch_ms=_int("FUSEBOX_API_WS_BATCH_MS", 150),
+            ws_client_max_pending_bytes=_int("FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES", 4 * 1024 * 1024),
+            ws_resume_buffer=_int("FUSEBOX_API_WS_RESUME_BUFFER", 10_000),
+            breaker_failure_threshold=_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
+            breaker_reset_timeout_ms=_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
+        )
+
+    def with_(self, **changes) -> "ApiSettings":
+        return replace(self, **changes)
