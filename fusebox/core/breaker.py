@@ -213,7 +213,7 @@ def _settle(s: BreakerState, at: int, out: Emitted) -> None:
     status = _status_of(s)
     if status == s.status:
         return
-    if at == s.status_since:  # a period of no duration is not history: fold it into the next
+    if s.seq == 0 and at == s.status_since:  # the first event set the first status: no period ended
         s.status = status
         if s.fresh_incident:
             s.period_incidents += 1
