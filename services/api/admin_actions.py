@@ -1,0 +1,127 @@
+"""Config updates and resets: validate, rate limit, audit, write the command, answer with its result."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fusebox.api import errors
+from fusebox.api.audit import AuditEntry, AuditLog
+from fusebox.api.breaker import DependencyUnavailable
+from fusebox.api.commands import CommandBus, CommandOutcome
+from fusebox.api.errors import ApiError
+from fusebox.api.metrics import ApiMetrics
+from fusebox.api.ratelimit import RateLimiter
+from fusebox.api.state_view import StateView
+from fusebox.api.validation import validate_config_update, validate_reset
+from fusebox.auth import Principal
+from fusebox.core import codec
+
+logger = logging.getLogger("fusebox.api.admin_actions")
+
+CONFIG_UPDATE = "config.update"
+BREAKER_RESET = "breaker.reset"
+
+# The aggregator refuses a command with VALIDATION_FAILED (or UNKNOWN_SERVICE); anything else reads as a refusal too.
+_RESULT_ERROR_STATUS = {errors.UNKNOWN_SERVICE: 404, errors.VALIDATION_FAILED: 400}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict
+
+
+@dataclass
+class AdminActions:
+    view: StateView
+    bus: CommandBus
+    audit: AuditLog
+    limiter: RateLimiter
+    metrics: ApiMetrics
+
+    async def update_config(self, principal: Principal, service: str, raw: bytes, request_id: str) -> Answer:
+        entry = AuditEntry(principal.sub, CONFIG_UPDATE, service, request_id, request={})
+        try:
+            entry.request = body = _parse(raw)
+            config = validate_config_update(body)
+            retry_after = await self.limiter.take(principal.sub)
+            if retry_after > 0:
+                raise ApiError(429, errors.RATE_LIMITED, "too many config changes; slow down",
+                               headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
+        except ApiError as error:
+            await self._refused(entry, error, self.metrics.config_changes)
+            raise
+        outcome = await self._submit(entry, CONFIG_UPDATE, config, self.metrics.config_changes)
+        if outcome.result is None:
+            return _accepted(service, outcome.command_id)
+        return Answer(200, {"success": True, "service": service, "config": outcome.result["result"]["config"],
+                            "appliedAt": outcome.result["appliedAt"]})
+
+    async def reset(self, principal: Principal, service: str, raw: bytes, request_id: str) -> Answer:
+        entry = AuditEntry(principal.sub, BREAKER_RESET, service, request_id, request={})
+        try:
+            entry.request = body = _parse(raw)
+            request = validate_reset(body)
+            entry.reason, entry.metadata = request["reason"], request.get("metadata")
+            if service not in self.view:
+                raise ApiError(404, errors.UNKNOWN_SERVICE, f"no service named {service!r} is known")
+        except ApiError as error:
+            await self._refused(entry, error, self.metrics.resets)
+            raise
+        outcome = await self._submit(entry, BREAKER_RESET, {**request, "requestId": request_id}, self.metrics.resets)
+        if outcome.result is None:
+            return _accepted(service, outcome.command_id)
+        return Answer(200, {"success": True, "service": service, "resetTime": outcome.result["appliedAt"],
+                            "previousState": outcome.result["result"]["previousState"]})
+
+    async def _refused(self, entry: AuditEntry, error: ApiError, counter) -> None:
+        counter.labels(outcome="refused").inc()
+        entry.outcome, entry.error_code = "refused", error.code
+        entry.detail = {"message": error.message, "details": error.details} if error.details else {"message": error.message}
+        await self.audit.record_rejection(entry)
+
+    async def _submit(self, entry: AuditEntry, command_type: str, payload: dict, counter) -> CommandOutcome:
+        audit_id = await self.audit.open(entry)
+        try:
+            outcome = await self.bus.submit(entry.service, command_type, payload, entry.admin_id)
+        except DependencyUnavailable as exc:
+            counter.labels(outcome="failed").inc()
+            await self.audit.close(audit_id, "failed", error_code=errors.DEPENDENCY_UNAVAILABLE,
+                                   detail={"message": exc.message})
+            raise
+        except BaseException as exc:
+            await self.audit.close(audit_id, "failed", error_code=errors.INTERNAL, detail={"message": repr(exc)})
+            raise
+        result = outcome.result
+        if result is None:
+            counter.labels(outcome="accepted").inc()
+            await self.audit.close(audit_id, "accepted", command_id=outcome.command_id)
+            return outcome
+        if result.get("ok") is True:
+            counter.labels(outcome="applied").inc()
+            await self.audit.close(audit_id, "applied", command_id=outcome.command_id,
+                                   detail={"appliedAt": result.get("appliedAt"), "result": result.get("result")})
+            return outcome
+        error = result.get("error") if isinstance(result.get("error"), dict) else {}
+        code = str(error.get("code") or errors.VALIDATION_FAILED)
+        message = str(error.get("message") or "the aggregator refused the command")
+        counter.labels(outcome="rejected").inc()
+        await self.audit.close(audit_id, "rejected", command_id=outcome.command_id, error_code=code,
+                               detail={"message": message})
+        if code not in _RESULT_ERROR_STATUS:
+            code, message = errors.VALIDATION_FAILED, f"{code}: {message}"
+        raise ApiError(_RESULT_ERROR_STATUS[code], code, f"the aggregator refused the command: {message}")
+
+
+def _parse(raw: bytes):
+    if not raw:
+        raise ApiError(400, errors.MALFORMED_JSON, "the request body must be a JSON document")
+    try:
+        return codec.loads(raw)
+    except codec.DecodeError as exc:
+        raise ApiError(400, errors.MALFORMED_JSON, f"the request body is not valid JSON: {exc}") from exc
+
+
+def _accepted(service: str, command_id: str) -> Answer:
+    return Answer(202, {"success": True, "accepted": True, "service": service, "commandId": command_id,
+                        "message": "the command is durable and will apply; its result did not arrive in time"})

@@ -1,0 +1,282 @@
+"""The admin WebSocket hub (DESIGN §6): snapshot, coalesced `service:update` batches with `seq`, heartbeats, resume.
+
+Every change the state view reports is coalesced per service and flushed as one batch to every client, at most
+every `batch_s`, or at once when a circuit changes state. Each pushed message gets the next hub `seq` and is kept
+in a bounded buffer, so a client reconnecting with its `sessionId` and `lastSeq` gets exactly what it missed.
+Each client has its own writer task and a queue bounded in bytes: one that cannot keep up is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from datetime import datetime, timezone
+
+from aiohttp import WSMsgType, web
+
+from fusebox.api.metrics import ApiMetrics
+from fusebox.api.state_view import StateView
+from fusebox.core import codec
+
+logger = logging.getLogger("fusebox.api.ws")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_SLOW = 4008
+CLOSE_HEARTBEAT_MISSED = 4009
+MAX_SESSIONS = 100_000
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _int_param(raw: str | None) -> int | None:
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
+        return None
+    return int(raw)
+
+
+class WsClient:
+    """One connected socket: a byte-bounded outgoing queue drained by its own writer task."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, session_id: str, max_pending_bytes: int):
+        self.ws = ws
+        self.request = request
+        self.session_id = session_id
+        self.max_pending_bytes = max_pending_bytes
+        self.unanswered_pings = 0
+        self.pings_sent: dict[int, float] = {}
+        self.last_rtt_ms: float | None = None
+        self._queue: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._close_request: tuple[int, bytes] | None = None
+        self.closing = False
+        self.writer: asyncio.Task | None = None
+
+    def push(self, frames: list[bytes], *, force: bool = False) -> bool:
+        """Queue frames; False when the client is too far behind (the queue was not empty and is now over bound)."""
+        if self.closing:
+            return True
+        was_empty = not self._queue
+        self._queue.extend(frames)
+        self._pending_bytes += sum(len(f) for f in frames)
+        self._wakeup.set()
+        return force or was_empty or self._pending_bytes <= self.max_pending_bytes
+
+    def close(self, code: int, message: str, *, drain: bool) -> None:
+        """Ask the writer to close the socket, after what is queued when `drain`, else at once."""
+        if self.closing:
+            return
+        self.closing = True
+        if not drain:
+            self._queue.clear()
+            self._pending_bytes = 0
+        self._close_request = (code, message.encode("utf-8"))
+        self._wakeup.set()
+
+    async def write_loop(self, close_timeout_s: float = 2.0) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    frame = self._queue.popleft()
+                    self._pending_bytes -= len(frame)
+                    await self.ws.send_frame(frame, WSMsgType.TEXT)
+                if self._close_request is not None:
+                    code, message = self._close_request
+                    try:
+                        await asyncio.wait_for(self.ws.close(code=code, message=message), close_timeout_s)
+                    except asyncio.TimeoutError:
+                        self._abort()
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the peer went away mid-write
+            logger.debug("writer for session %s ended: %r", self.session_id, exc)
+            self._abort()
+
+    def _abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+
+class WsHub:
+    def __init__(self, view: StateView, metrics: ApiMetrics, *, heartbeat_s: float, heartbeat_misses: int,
+                 batch_s: float, max_pending_bytes: int, resume_buffer: int):
+        self.view = view
+        self.metrics = metrics
+        self.heartbeat_s = heartbeat_s
+        self.heartbeat_misses = heartbeat_misses
+        self.batch_s = batch_s
+        self.max_pending_bytes = max_pending_bytes
+        self.seq = 0
+        self.clients: set[WsClient] = set()
+        self._buffer: deque[tuple[int, bytes]] = deque(maxlen=resume_buffer)
+        self._latest: dict[str, bytes] = {}
+        self._circuit_states: dict[str, str | None] = {}
+        self._pending: dict[str, dict | None] = {}
+        self._dirty = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._sessions: OrderedDict[str, None] = OrderedDict()
+        self._shutting_down = False
+
+    # --- changes in, batches out -------------------------------------------------------------------------------
+
+    def on_change(self, service: str, state: dict | None) -> None:
+        """StateView listener: remember the latest state; a circuit-state change asks for an immediate flush."""
+        self._pending[service] = state
+        circuit_state = _circuit_state(state)
+        if self._circuit_states.get(service) != circuit_state:
+            self._urgent.set()
+        self._dirty.set()
+
+    async def run_flusher(self) -> None:
+        while True:
+            await self._dirty.wait()
+            if not self._urgent.is_set():
+                try:
+                    await asyncio.wait_for(self._urgent.wait(), self.batch_s)
+                except asyncio.TimeoutError:
+                    pass
+            self.flush()
+
+    def flush(self) -> None:
+        self._dirty.clear()
+        self._urgent.clear()
+        pending, self._pending = self._pending, {}
+        frames = []
+        for service, state in pending.items():
+            self.seq += 1
+            if state is None:
+                frame = codec.dumps({"type": "service:remove", "service": service, "seq": self.seq})
+                self._latest.pop(service, None)
+                self._circuit_states.pop(service, None)
+            else:
+                frame = codec.dumps({"type": "service:update", "service": service, "seq": self.seq, "data": state})
+                self._latest[service] = frame
+                self._circuit_states[service] = _circuit_state(state)
+            self._buffer.append((self.seq, frame))
+            frames.append(frame)
+        if not frames:
+            return
+        for client in list(self.clients):
+            if client.push(frames):
+                self.metrics.ws_messages_pushed.inc(len(frames))
+            else:
+                self.drop(client, CLOSE_TOO_SLOW, "client too slow", reason="slow")
+
+    # --- heartbeat ------------------------------------------------------------------------------------------------
+
+    async def run_heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            self.beat()
+
+    def beat(self) -> None:
+        timestamp = int(time.time() * 1000)
+        frame = codec.dumps({"type": "ping", "timestamp": timestamp})
+        sent_at = time.monotonic()
+        for client in list(self.clients):
+            if client.unanswered_pings >= self.heartbeat_misses:
+                self.drop(client, CLOSE_HEARTBEAT_MISSED, "heartbeat missed", reason="heartbeat")
+                continue
+            client.unanswered_pings += 1
+            client.pings_sent[timestamp] = sent_at
+            if len(client.pings_sent) > 8:
+                client.pings_sent.pop(next(iter(client.pings_sent)))
+            client.push([frame], force=True)
+
+    # --- connections ----------------------------------------------------------------------------------------------
+
+    def connect(self, ws: web.WebSocketResponse, request: web.Request) -> WsClient:
+        """Register a socket: `connection:status`, then what it missed (resume) or a snapshot of every service."""
+        query = request.query
+        session_id = query.get("sessionId")
+        last_seq = _int_param(query.get("lastSeq"))
+        known = session_id is not None and session_id in self._sessions
+        replay = self._replay_after(last_seq) if known and last_seq is not None else None
+        if not known:
+            session_id = uuid.uuid4().hex
+        self._remember(session_id)
+        body = replay if replay is not None else list(self._latest.values())
+        status = {"type": "connection:status", "status": "connected", "timestamp": now_iso(),
+                  "reconnectAttempts": _int_param(query.get("reconnectAttempts")) or 0,
+                  "sessionId": session_id, "seq": self.seq, "resumed": replay is not None,
+                  "snapshotSize" if replay is None else "replayed": len(body)}
+        client = WsClient(ws, request, session_id, self.max_pending_bytes)
+        client.push([codec.dumps(status), *body], force=True)
+        client.writer = asyncio.create_task(client.write_loop(), name=f"ws-writer-{session_id}")
+        self.clients.add(client)
+        self.metrics.ws_connections.set(len(self.clients))
+        if body:
+            self.metrics.ws_messages_pushed.inc(len(body))
+        return client
+
+    def _replay_after(self, last_seq: int) -> list[bytes] | None:
+        if last_seq > self.seq:
+            return None
+        if last_seq == self.seq:
+            return []
+        if not self._buffer or self._buffer[0][0] > last_seq + 1:
+            return None
+        return [frame for seq, frame in self._buffer if seq > last_seq]
+
+    def _remember(self, session_id: str) -> None:
+        self._sessions[session_id] = None
+        self._sessions.move_to_end(session_id)
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+
+    def receive(self, client: WsClient, text: str) -> None:
+        """A client's message: `ping` is answered with `pong` at once; `pong` completes a heartbeat."""
+        try:
+            message = codec.loads(text)
+        except codec.DecodeError:
+            return
+        if not isinstance(message, dict):
+            return
+        kind, timestamp = message.get("type"), message.get("timestamp")
+        if kind == "ping":
+            client.push([codec.dumps({"type": "pong", "timestamp": timestamp})], force=True)
+        elif kind == "pong" and isinstance(timestamp, int) and not isinstance(timestamp, bool):
+            sent_at = client.pings_sent.pop(timestamp, None)
+            if sent_at is not None:
+                rtt = time.monotonic() - sent_at
+                client.last_rtt_ms = rtt * 1000
+                client.unanswered_pings = 0
+                self.metrics.ws_pong_rtt.observe(rtt)
+
+    def drop(self, client: WsClient, code: int, message: str, *, reason: str) -> None:
+        if client in self.clients:
+            logger.info("dropping WebSocket session %s: %s", client.session_id, message)
+            self.metrics.ws_dropped_clients.labels(reason=reason).inc()
+            self.disconnect(client)
+        client.close(code, message, drain=False)
+
+    def disconnect(self, client: WsClient) -> None:
+        self.clients.discard(client)
+        self.metrics.ws_connections.set(len(self.clients))
+
+    async def shutdown(self, timeout_s: float = 3.0) -> None:
+        """Tell every client `disconnected`, then close each with 1001 (going away)."""
+        self._shutting_down = True
+        frame = codec.dumps({"type": "connection:status", "status": "disconnected", "timestamp": now_iso()})
+        writers = []
+        for client in list(self.clients):
+            client.push([frame], force=True)
+            client.close(CLOSE_GOING_AWAY, "server shutting down", drain=True)
+            if client.writer is not None:
+                writers.append(client.writer)
+        if writers:
+            await asyncio.wait(writers, timeout=timeout_s)
+
+
+def _circuit_state(state: dict | None) -> str | None:
+    circuit = state.get("circuit") if isinstance(state, dict) else None
+    return circuit.get("state") if isinstance(circuit, dict) else None
