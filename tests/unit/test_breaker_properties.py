@@ -22,10 +22,12 @@ configs = st.builds(
 step = st.one_of(
     st.tuples(st.just("outcome"), st.sampled_from(["success", "success", "failure", "failure", "timeout",
                                                    "rejected"])),
+    st.tuples(st.just("outcome"), st.sampled_from(["success", "failure", "timeout"])),
     st.tuples(st.just("tick"), st.none()),
     st.tuples(st.just("reset"), st.booleans()),
     st.tuples(st.just("config"), configs),
     st.tuples(st.just("bad-config"), st.none()),
+    st.tuples(st.just("burst"), st.integers(1, 5)),
 )
 
 
@@ -34,10 +36,13 @@ def logs(draw, max_size: int = 60) -> list[dict]:
     """A random log of one service, mostly in time order with some late events."""
     steps = draw(st.lists(st.tuples(step, st.integers(-300, 1_500)), min_size=1, max_size=max_size))
     clock = 0
-    bodies = []
+    bodies = [draw(configs)] if draw(st.integers(0, 3)) else []
     for (kind, arg), gap in steps:
         clock = max(0, clock + gap) if gap >= 0 else clock
         at = max(0, clock + gap) if gap < 0 else clock  # a negative gap: this one event is late
+        if kind == "burst":  # failures in a row, to reach the threshold often
+            bodies.extend(outcome("failure", at + i) for i in range(arg))
+            continue
         if kind == "outcome":
             body = outcome(arg, at)
             body["eventId"] = f"e{len(bodies)}"
