@@ -1,0 +1,264 @@
+"""The aggregator's Faust app: the one place that wires topics, the state table, agents and timers.
+
+    call-outcomes ─┐                        ┌─► breaker-states (one ServiceState per service per batch)
+                   ├─► fold_inputs (batch) ─┼─► command-results, health-history
+ breaker-commands ─┘        │               └─► call-outcomes.dlq (bad records, original bytes)
+                            └─► table "breakers" (changelog-backed; holds per-source offsets)
+   timer: due deadlines ─► tick commands on breaker-commands
+   health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
+
+Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table is
+written, the table's changelog is flushed before offsets are committed, and the fold skips
+events at or below the offsets its state remembers. Redelivered records are therefore folded
+once, and any output may be repeated but never lost (sinks upsert on natural keys).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import faust
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from fusebox.core import breaker
+from fusebox.core.codec import dumps, loads
+from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
+                                 COMMAND_RESULTS, HEALTH_HISTORY)
+
+from . import metrics
+from .processor import InputRecord, process
+from .settings import AggregatorSettings
+from .sinks import PostgresSink
+
+logger = logging.getLogger("fusebox.aggregator")
+
+TICK_ISSUER = "fusebox-aggregator"
+
+
+class Publisher:
+    """An idempotent acks=all producer for the aggregator's outputs; `publish` waits for the acks."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                            enable_idempotence=True, linger_ms=2,
+                                            max_batch_size=256 * 1024, compression_type="lz4")
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, messages: list[tuple[str, bytes, bytes, list | None]]) -> None:
+        if not messages:
+            return
+        producer = await self.producer()
+        futures = [await producer.send(topic, value=value, key=key, headers=headers)
+                   for topic, key, value, headers in messages]
+        await asyncio.gather(*futures)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+class Aggregator:
+    """Holds the wiring of one worker: the Faust app and the resources its agents share."""
+
+    def __init__(self, settings: AggregatorSettings) -> None:
+        self.settings = settings
+        prefix = settings.shared.topic_prefix
+        self.names = {spec.suffix: spec.name(prefix) for spec in
+                      (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
+                       COMMAND_RESULTS, HEALTH_HISTORY)}
+        self.suffix_of = {name: suffix for suffix, name in self.names.items()}
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.shared.kafka_bootstrap}",
+            store="memory://",
+            datadir=settings.data_dir,
+            topic_partitions=CALL_OUTCOMES.partitions,
+            topic_replication_factor=1,
+            table_standby_replicas=0,
+            producer_acks=-1,
+            broker_commit_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            stream_buffer_maxsize=settings.max_batch * 2,
+            web_enabled=True,
+            web_bind="127.0.0.1",
+            web_port=settings.shared.aggregator_port,
+            web_in_thread=False,
+        )
+        self.publisher = Publisher(settings.shared.kafka_bootstrap)
+        self.sink = PostgresSink(settings.shared.database_url)
+        self.deadlines: dict[str, int] = {}
+        self.ticked: dict[str, int] = {}
+        self._wire()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _wire(self) -> None:
+        app, names, settings = self.app, self.names, self.settings
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        inputs = app.topic(names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix], **raw)
+        history = app.topic(names[HEALTH_HISTORY.suffix], **raw)
+        results = app.topic(names[COMMAND_RESULTS.suffix], **raw)
+        self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, schema=faust.Schema(
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"))
+
+        @app.agent(inputs, name="fold-inputs")
+        async def fold_inputs(stream):
+            try:
+                async for events in stream.take_events(settings.max_batch, within=settings.flush_interval_s):
+                    await self.fold_events(events)
+            finally:
+                await self.publisher.stop()
+
+        @app.agent(history, name="history-sink")
+        async def history_sink(stream):
+            async for values in stream.take(settings.sink_batch, within=0.5):
+                await self.sink.write_history([loads(v) for v in values if v is not None])
+
+        @app.agent(results, name="config-projection")
+        async def config_projection(stream):
+            async for values in stream.take(settings.sink_batch, within=0.5):
+                await self.sink.write_configs([loads(v) for v in values if v is not None])
+
+        @app.timer(interval=settings.tick_interval_s)
+        async def tick_due_deadlines():
+            await self.send_due_ticks(int(time.time() * 1000))
+
+        @app.timer(interval=10.0)
+        async def rescan_deadlines():
+            self.rescan_deadlines()
+
+        @app.timer(interval=3600.0, on_leader=True)
+        async def expire_history():
+            cutoff = datetime.now(timezone.utc) - timedelta(days=settings.history_retention_days)
+            deleted = await self.sink.delete_expired_history(cutoff)
+            if deleted:
+                logger.info("retention removed %d history rows older than %s", deleted, cutoff.isoformat())
+
+        @app.page("/metrics")
+        async def metrics_page(web, request):
+            return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+        @app.page("/healthz")
+        async def healthz(web, request):
+            return web.json({"status": "ok"})
+
+        @app.page("/readyz")
+        async def readyz(web, request):
+            ready = app.rebalancing is False and app.tables.recovery.completed.is_set()
+            return web.json({"ready": ready}, status=200 if ready else 503)
+
+    # ------------------------------------------------------------------ the hot path
+
+    async def fold_events(self, events) -> None:
+        started = time.perf_counter()
+        suffix_of = self.suffix_of
+        records = [InputRecord(suffix_of[e.message.topic], e.message.partition, e.message.offset, e.message.value)
+                   for e in events]
+        table_data = self.table.data
+        result = process(records, lambda service: self._load(table_data, service))
+
+        names = self.names
+        outgoing: list[tuple[str, bytes, bytes, list | None]] = []
+        for record_dlq in result.dead_letters:
+            rec = record_dlq.record
+            metrics.DEAD_LETTERS.labels(rec.topic, record_dlq.code).inc()
+            outgoing.append((names[CALL_OUTCOMES_DLQ.suffix], None, rec.value or b"", [
+                ("fusebox.error.code", record_dlq.code.encode()),
+                ("fusebox.error.message", record_dlq.message.encode()[:1000]),
+                ("fusebox.source.topic", names[rec.topic].encode()),
+                ("fusebox.source.partition", str(rec.partition).encode()),
+                ("fusebox.source.offset", str(rec.offset).encode()),
+            ]))
+        for topic, service, value in result.emitted:
+            outgoing.append((names[topic], service.encode(), dumps(value), None))
+        for change in result.changes:
+            if change.service_state is not None:
+                outgoing.append((names[BREAKER_STATES.suffix], change.service.encode(),
+                                 dumps(change.service_state), None))
+                metrics.STATES_PUBLISHED.inc()
+                if change.circuit_changed:
+                    metrics.TRANSITIONS.labels(change.service_state["circuit"]["state"]).inc()
+        await self.publisher.publish(outgoing)
+
+        # Only after the outputs are acknowledged does the state move on (see module docstring).
+        for change in result.changes:
+            key = change.service.encode()
+            record = dumps(breaker.state_to_record(change.state))
+            table_data[key] = record
+            self.table.send_changelog(change.partition, key, record)
+            if change.next_deadline is None:
+                self.deadlines.pop(change.service, None)
+            else:
+                self.deadlines[change.service] = change.next_deadline
+
+        for record in records:
+            metrics.EVENTS_FOLDED.labels(record.topic).inc()
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.SERVICES.set(len(table_data))
+        self._observe_lag(events)
+
+    @staticmethod
+    def _load(table_data, service: str) -> breaker.BreakerState | None:
+        raw = table_data.get(service.encode())
+        return None if raw is None else breaker.state_from_record(loads(raw))
+
+    def _observe_lag(self, events) -> None:
+        last: dict = {}
+        for event in events:
+            last[event.message.tp] = event.message.offset
+        consumer = self.app.consumer
+        for tp, offset in last.items():
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:
+                continue
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset - 1, 0))
+
+    # ------------------------------------------------------------------ time
+
+    async def send_due_ticks(self, now_ms: int) -> None:
+        """Produce a tick for every service whose next deadline has passed (once per deadline)."""
+        due = [(service, deadline) for service, deadline in self.deadlines.items()
+               if deadline <= now_ms and self.ticked.get(service) != deadline]
+        if not due:
+            return
+        topic = self.names[BREAKER_COMMANDS.suffix]
+        messages = []
+        for service, deadline in due:
+            command = {"commandId": str(uuid.uuid4()), "service": service, "type": "tick",
+                       "issuedAt": max(now_ms, deadline), "issuedBy": TICK_ISSUER, "payload": {}}
+            messages.append((topic, service.encode(), dumps(command), None))
+        await self.publisher.publish(messages)
+        for service, deadline in due:
+            self.ticked[service] = deadline
+        metrics.TICKS_SENT.inc(len(due))
+
+    def rescan_deadlines(self) -> None:
+        """Rebuild the deadline index from the table: after a rebalance it holds other services."""
+        deadlines: dict[str, int] = {}
+        for key, raw in list(self.table.data.items()):
+            deadline = breaker.next_deadline(breaker.state_from_record(loads(raw)))
+            if deadline is not None:
+                deadlines[key.decode()] = deadline
+        self.deadlines = deadlines
+        self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
+
+
+def create_aggregator(settings: AggregatorSettings | None = None) -> Aggregator:
+    return Aggregator(settings or AggregatorSettings.from_env())

@@ -1,0 +1,138 @@
+"""One poll of input records in, per-service states and records to publish out.
+
+The shell around the pure fold: decode and validate each record (bad ones become dead letters),
+group by service in log order, fold, and collect what must be published. No I/O happens here;
+the Faust agent does the reading, the publishing and the table writes.
+
+    records ──decode──► (service, source, offset, body) ──fold_batch per service──► states
+        │                                                         └──► health-history, command-results
+        └─ invalid ──► dead letters (original bytes + reason)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from fusebox.core import breaker
+from fusebox.core.codec import DecodeError, loads
+from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
+from fusebox.core.validation import ValidationError, validate_command, validate_outcome
+
+OUTCOME_SOURCE = CALL_OUTCOMES.suffix
+COMMAND_SOURCE = BREAKER_COMMANDS.suffix
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    topic: str  # registry suffix: "call-outcomes" or "breaker-commands"
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: InputRecord
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class ServiceChange:
+    service: str
+    partition: int
+    state: breaker.BreakerState
+    service_state: dict | None  # the ServiceState to publish, when the state changed
+    circuit_changed: bool
+    next_deadline: int | None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    changes: list[ServiceChange] = field(default_factory=list)
+    emitted: list[tuple[str, str, dict]] = field(default_factory=list)  # (topic suffix, key, value)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    folded: int = 0
+
+
+def decode(record: InputRecord) -> dict:
+    """Decode and validate one input record; raise ValidationError when it is not a valid event."""
+    if record.value is None:
+        raise ValidationError("MALFORMED_JSON", "record has no value")
+    try:
+        body = loads(record.value)
+    except DecodeError as exc:
+        raise ValidationError("MALFORMED_JSON", f"not JSON: {exc}") from None
+    if record.topic == OUTCOME_SOURCE:
+        return validate_outcome(body)
+    return validate_command(body)
+
+
+def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.BreakerState | None]) -> BatchResult:
+    """Fold a poll's records; `load_state` gives a service's stored state (None when new)."""
+    result = BatchResult()
+    by_service: dict[str, list[tuple[str, int, dict]]] = {}
+    partition_of: dict[str, int] = {}
+    for record in records:
+        try:
+            body = decode(record)
+        except ValidationError as exc:
+            result.dead_letters.append(DeadLetter(record, exc.code, exc.message))
+            continue
+        service = body["service"]
+        events = by_service.get(service)
+        if events is None:
+            events = by_service[service] = []
+            partition_of[service] = record.partition
+        events.append((f"{record.topic}:{record.partition}", record.offset, body))
+
+    for service, events in by_service.items():
+        before = load_state(service)
+        if before is None:
+            before = breaker.new_state(service)
+        after, emitted = fold_in_command_order(before, events)
+        result.folded += len(events)
+        for topic, value in emitted:
+            result.emitted.append((topic, service, value))
+        changed = after.version != before.version
+        result.changes.append(ServiceChange(
+            service=service,
+            partition=partition_of[service],
+            state=after,
+            service_state=breaker.to_service_state(after) if changed else None,
+            circuit_changed=breaker.changed_circuit(before, after),
+            next_deadline=breaker.next_deadline(after),
+        ))
+    return result
+
+
+def fold_in_command_order(state: breaker.BreakerState, events: list[tuple[str, int, dict]]):
+    """Fold a service's events, recording where each command landed among the outcomes.
+
+    Outcomes and commands arrive on two topics, so their interleaving is decided here, at fold
+    time. Each CommandResult carries `appliedAfter`: the last call-outcomes offset of that service
+    folded before the command. `fusebox replay` honours it, so a re-fold is deterministic.
+    """
+    emitted: list[tuple[str, dict]] = []
+    run_start = 0
+    for index, (source, _offset, _body) in enumerate(events):
+        if not source.startswith(COMMAND_SOURCE):
+            continue
+        if index > run_start:
+            state, out = breaker.fold_batch(state, events[run_start:index])
+            emitted.extend(out)
+        applied_after = state.offsets
+        state, out = breaker.fold_batch(state, events[index:index + 1])
+        for topic, value in out:
+            if topic == "command-results":
+                value = {**value, "appliedAfter": outcome_positions(applied_after)}
+            emitted.append((topic, value))
+        run_start = index + 1
+    if run_start < len(events):
+        state, out = breaker.fold_batch(state, events[run_start:])
+        emitted.extend(out)
+    return state, emitted
+
+
+def outcome_positions(offsets: dict[str, int]) -> dict[str, int]:
+    return {source: offset for source, offset in offsets.items() if source.startswith(OUTCOME_SOURCE)}

@@ -1,0 +1,121 @@
+"""PostgreSQL sinks: history rows, the config projection and history retention.
+
+Every write is an upsert on a natural key, so redelivery and replay never duplicate rows. When
+PostgreSQL is unavailable a write is retried until it succeeds; the caller does not ack its
+records before that, so the consumer resumes from its committed offset after a crash.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from fusebox.core.isotime import parse_iso_ms
+
+from .metrics import HISTORY_ROWS, SINK_ERRORS
+
+logger = logging.getLogger("fusebox.aggregator.sinks")
+
+UPSERT_HISTORY = """
+INSERT INTO circuit_breaker_history (service_name, seq, timestamp, status, duration_ms, incidents, metrics)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (service_name, seq) DO UPDATE SET
+    timestamp = EXCLUDED.timestamp, status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms,
+    incidents = EXCLUDED.incidents, metrics = EXCLUDED.metrics
+"""
+
+UPSERT_CONFIG = """
+INSERT INTO circuit_breaker_config
+    (service_name, failure_threshold, reset_timeout_ms, min_healthy_period_ms, request_limit, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (service_name) DO UPDATE SET
+    failure_threshold = EXCLUDED.failure_threshold, reset_timeout_ms = EXCLUDED.reset_timeout_ms,
+    min_healthy_period_ms = EXCLUDED.min_healthy_period_ms, request_limit = EXCLUDED.request_limit,
+    updated_at = EXCLUDED.updated_at
+WHERE circuit_breaker_config.updated_at <= EXCLUDED.updated_at
+"""
+
+DELETE_EXPIRED_HISTORY = "DELETE FROM circuit_breaker_history WHERE timestamp < %s"
+
+
+def utc_naive(iso: str) -> datetime:
+    """The history table's TIMESTAMP column holds UTC without a zone, as the seed's migration defines it."""
+    return datetime.fromtimestamp(parse_iso_ms(iso) / 1000, tz=timezone.utc).replace(tzinfo=None)
+
+
+def history_row(entry: dict) -> tuple:
+    return (entry["service"], entry["seq"], utc_naive(entry["timestamp"]), entry["status"],
+            entry["duration"], entry.get("incidents", 0), Jsonb(entry.get("metrics", {})))
+
+
+def config_row(result: dict) -> tuple:
+    config = result["result"]["config"]
+    return (result["service"], config["failureThreshold"], config["resetTimeoutMs"],
+            config["minHealthyPeriodMs"], config.get("requestLimit"),
+            datetime.fromtimestamp(parse_iso_ms(result["appliedAt"]) / 1000, tz=timezone.utc))
+
+
+class PostgresSink:
+    """Batched, retried writes to PostgreSQL through one connection pool."""
+
+    def __init__(self, database_url: str, *, retry_initial_s: float = 0.2, retry_max_s: float = 5.0) -> None:
+        self._pool = AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False,
+                                         kwargs={"autocommit": False}, timeout=10)
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._opened = False
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self._pool.open(wait=False)
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+            self._opened = False
+
+    async def write_history(self, entries: Sequence[dict]) -> None:
+        if entries:
+            rows = [history_row(e) for e in entries]
+            await self._retrying("history", lambda: self._executemany(UPSERT_HISTORY, rows))
+            HISTORY_ROWS.inc(len(rows))
+
+    async def write_configs(self, results: Sequence[dict]) -> None:
+        rows = [config_row(r) for r in results
+                if r.get("type") == "config.update" and r.get("ok") and "result" in r]
+        if rows:
+            await self._retrying("config", lambda: self._executemany(UPSERT_CONFIG, rows))
+
+    async def delete_expired_history(self, older_than: datetime) -> int:
+        cutoff = older_than.astimezone(timezone.utc).replace(tzinfo=None)
+
+        async def delete() -> int:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(DELETE_EXPIRED_HISTORY, (cutoff,))
+                return cur.rowcount
+
+        return await self._retrying("retention", delete)
+
+    async def _executemany(self, sql: str, rows: list[tuple]) -> None:
+        async with self._pool.connection() as conn:
+            async with conn.cursor() as cur:
+                await cur.executemany(sql, rows)
+
+    async def _retrying(self, sink: str, attempt: Callable[[], Awaitable]):
+        await self.open()
+        delay = self._retry_initial_s
+        while True:
+            try:
+                return await attempt()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # PostgreSQL down or restarting: wait and try again
+                SINK_ERRORS.labels(sink).inc()
+                logger.warning("%s sink write failed (%s); retrying in %.1fs", sink, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
