@@ -124,6 +124,7 @@ def new_state(service: str) -> BreakerState:
 
 
 def _clone(s: BreakerState) -> BreakerState:
+    """A copy for fold_batch to change, but for the fields it keeps in locals and `_store`s."""
     c = object.__new__(BreakerState)
     c.service = s.service
     c.failure_threshold = s.failure_threshold
@@ -140,17 +141,10 @@ def _clone(s: BreakerState) -> BreakerState:
     c.recovered_at = s.recovered_at
     c.wake = s.wake
     c.transitions = s.transitions
-    c.successful = s.successful
-    c.failed = s.failed
-    c.rejected = s.rejected
-    c.last_operation = s.last_operation
     c.status = s.status
     c.status_since = s.status_since
     c.seq = s.seq
     c.period_incidents = s.period_incidents
-    c.version = s.version
-    c.updated_at = s.updated_at
-    c.now = s.now
     c.offsets = s.offsets.copy()
     c.fresh_incident = False
     return c
@@ -267,46 +261,7 @@ def _touch(s: BreakerState) -> None:
     s.updated_at = s.now
 
 
-# --- outcomes ----------------------------------------------------------------------------
-
-def _on_outcome(s: BreakerState, body: dict, out: Emitted) -> None:
-    t = body["ts"]
-    now = s.now
-    if now is None:
-        s.now = s.status_since = now = t
-    elif t > now:
-        _advance(s, t, out)
-        now = t
-    outcome = body["outcome"]
-    if outcome == "success":
-        s.successful += 1
-        if s.last_operation is None or t > s.last_operation:
-            s.last_operation = t
-        circuit = s.circuit
-        if circuit == CLOSED:
-            s.failure_count = 0
-        elif circuit == HALF_OPEN:
-            s.trial_successes += 1
-            if s.trial_successes >= (s.request_limit or DEFAULT_REQUEST_LIMIT):
-                _close(s)
-    elif outcome == "rejected":
-        s.rejected += 1  # short-circuited by the client: not a call to the dependency
-    else:
-        s.failed += 1
-        if s.last_operation is None or t > s.last_operation:
-            s.last_operation = t
-        circuit = s.circuit
-        if circuit == CLOSED:
-            _count_failure(s, t)
-            if s.failure_count >= s.failure_threshold:
-                _open(s, True)
-        elif circuit == HALF_OPEN:
-            _count_failure(s, t)
-            _open(s, False)
-    s.version += 1
-    s.updated_at = now
-    _settle(s, now, out)
-
+# --- outcomes: handled inline in fold_batch, which runs for every event ---------------------
 
 def _count_failure(s: BreakerState, t: int) -> None:
     s.failure_count += 1
@@ -407,29 +362,98 @@ def _on_command(s: BreakerState, body: dict, out: Emitted) -> None:
 
 def fold_batch(state: BreakerState,
                events: Iterable[tuple[str, int, dict]]) -> tuple[BreakerState, Emitted]:
-    """Fold many events of one service (log order per source) into a new state."""
+    """Fold many events of one service (log order per source) into a new state.
+
+    The outcome handler is inlined here, with the counters kept in local variables and
+    stored back (`_store`) before anything else reads the state: this runs for every event.
+    """
     s = _clone(state)
     out: Emitted = []
     offsets = s.offsets
-    get = offsets.get
     last_source = None
     last_offset = -1
+    now, version, updated_at = state.now, state.version, state.updated_at
+    successful, failed, rejected, last_op = state.successful, state.failed, state.rejected, state.last_operation
     for source, offset, body in events:
         if source != last_source:
             if last_source is not None:
                 offsets[last_source] = last_offset
             last_source = source
-            last_offset = get(source, -1)
+            last_offset = offsets.get(source, -1)
         if offset <= last_offset:
             continue  # already applied: redelivery
         last_offset = offset
-        if "outcome" in body:
-            _on_outcome(s, body, out)
-        else:
+        outcome = body.get("outcome")
+        if outcome is None:
+            _store(s, now, version, updated_at, successful, failed, rejected, last_op)
             _on_command(s, body, out)
+            now, version, updated_at = s.now, s.version, s.updated_at
+            continue
+
+        t = body["ts"]
+        if now is None:
+            s.status_since = now = t
+        elif t > now:
+            wake = s.wake
+            if wake is not None and wake <= t:
+                _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+                _advance(s, t, out)
+            now = t
+        version += 1
+        updated_at = now
+        # Only a change of circuit, failureCount or wake can change the status.
+        if outcome == "success":
+            successful += 1
+            if last_op is None or t > last_op:
+                last_op = t
+            circuit = s.circuit
+            if circuit == CLOSED:
+                if s.failure_count:
+                    s.failure_count = 0
+                    _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+                    _settle(s, now, out)
+            elif circuit == HALF_OPEN:
+                s.trial_successes += 1
+                if s.trial_successes >= (s.request_limit or DEFAULT_REQUEST_LIMIT):
+                    _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+                    _close(s)
+                    _settle(s, now, out)
+        elif outcome == "rejected":
+            rejected += 1  # short-circuited by the client: not a call to the dependency
+        else:
+            failed += 1
+            if last_op is None or t > last_op:
+                last_op = t
+            circuit = s.circuit
+            if circuit == CLOSED:
+                _count_failure(s, t)
+                if s.failure_count >= s.failure_threshold:
+                    _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+                    _open(s, True)
+                    _settle(s, now, out)
+                elif s.failure_count == 1:
+                    _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+                    _settle(s, now, out)
+            elif circuit == HALF_OPEN:
+                _count_failure(s, t)
+                _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+                _open(s, False)
+                _settle(s, now, out)
     if last_source is not None:
         offsets[last_source] = last_offset
+    _store(s, now, version, updated_at, successful, failed, rejected, last_op)
     return s, out
+
+
+def _store(s: BreakerState, now: int | None, version: int, updated_at: int | None, successful: int,
+           failed: int, rejected: int, last_operation: int | None) -> None:
+    s.now = now
+    s.version = version
+    s.updated_at = updated_at
+    s.successful = successful
+    s.failed = failed
+    s.rejected = rejected
+    s.last_operation = last_operation
 
 
 def fold(state: BreakerState, source: str, offset: int, body: dict) -> tuple[BreakerState, Emitted]:

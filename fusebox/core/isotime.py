@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -9,11 +10,20 @@ MAX_EPOCH_MS = 253402300799999
 """9999-12-31T23:59:59.999Z: the last instant an ISO 8601 year of four digits can name."""
 
 
+@lru_cache(maxsize=4096)
+def _day_prefix(days: int) -> str:
+    day = _EPOCH + timedelta(days=days)
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}T"
+
+
+@lru_cache(maxsize=65536)
 def iso_ms(ms: int) -> str:
     """Format epoch milliseconds as ISO 8601 UTC with milliseconds and `Z`."""
-    dt = _EPOCH + timedelta(milliseconds=ms)
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
-            f"{dt.second:02d}.{dt.microsecond // 1000:03d}Z")
+    days, rest = divmod(ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{_day_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 def iso_or_none(ms: int | None) -> str | None:

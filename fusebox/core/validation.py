@@ -42,13 +42,20 @@ def validate_outcome(body: Any) -> dict:
     raise _fail("CallOutcome", rules.outcome_issues(body))
 
 
+_loads = codec.loads
+_DecodeError = codec.DecodeError
+_outcome_ok = rules.outcome_ok
+
+
 def decode_outcome(raw: bytes | bytearray | memoryview | str) -> dict:
     """Decode and validate one call-outcomes record value."""
     try:
-        body = codec.loads(raw)
-    except codec.DecodeError as exc:
+        body = _loads(raw)
+    except _DecodeError as exc:
         raise ValidationError(MALFORMED_JSON, f"not JSON: {exc}", [{"field": "$", "issue": str(exc)}]) from None
-    return validate_outcome(body)
+    if _outcome_ok(body):
+        return body
+    raise _fail("CallOutcome", rules.outcome_issues(body))
 
 
 def validate_command(body: Any) -> dict:

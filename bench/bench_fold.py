@@ -1,0 +1,133 @@
+"""Fold throughput against decoding the same events: orjson.loads, decode + validate, fold_batch.
+
+Events: 240,000 encoded CallOutcomes of 1,000 services over 20 minutes of event time, most
+services nearly healthy, some flaky, a few failing hard (so breakers open, trial and close).
+The fold is fed as the aggregator feeds it: one poll at a time, grouped by service, one
+`fold_batch` per service per poll. Figures are the best of several rounds, one core.
+"""
+from __future__ import annotations
+
+import gc
+import random
+import time
+import uuid
+
+import orjson
+
+from fusebox.core import breaker
+from fusebox.core.validation import decode_outcome
+
+EVENTS = 240_000
+SERVICES = 1_000
+POLL_SIZES = (500, 5_000, 20_000)
+REPRESENTATIVE_POLL = 5_000  # the aggregator's default batch (FUSEBOX_AGGREGATOR_MAX_BATCH)
+ROUNDS = 5
+T0 = 1_764_194_400_000
+
+
+def build_events(count: int = EVENTS, services: int = SERVICES, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    names = [f"svc-{i:04d}.payments:v{i % 3}" for i in range(services)]
+    failure_rate = {name: 0.002 if i % 10 else (0.15 if i % 50 else 0.7) for i, name in enumerate(names)}
+    instances = [f"checkout-{rng.getrandbits(24):06x}" for _ in range(50)]
+    raw = []
+    for i in range(count):
+        name = names[rng.randrange(services)]
+        roll = rng.random()
+        if roll < failure_rate[name]:
+            outcome = "timeout" if roll < failure_rate[name] / 4 else "failure"
+        elif roll > 0.995:
+            outcome = "rejected"
+        else:
+            outcome = "success"
+        raw.append(orjson.dumps({
+            "service": name, "outcome": outcome, "latencyMs": round(rng.lognormvariate(3, 0.6), 2),
+            "ts": T0 + i * 5, "eventId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "instance": instances[rng.randrange(50)],
+            "error": None if outcome in ("success", "rejected") else "ConnectionResetError",
+        }))
+    return raw
+
+
+def best_of(rounds: int, fn) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        finally:
+            gc.enable()
+    return best
+
+
+def polls(decoded: list[dict], size: int) -> list[list[tuple[str, list]]]:
+    """The decoded events cut into polls and grouped by service, in log order."""
+    grouped = []
+    for start in range(0, len(decoded), size):
+        by_service: dict[str, list] = {}
+        for offset in range(start, min(start + size, len(decoded))):
+            body = decoded[offset]
+            by_service.setdefault(body["service"], []).append(("call-outcomes:0", offset, body))
+        grouped.append(list(by_service.items()))
+    return grouped
+
+
+def run() -> None:
+    raw = build_events()
+    count = len(raw)
+    size = sum(map(len, raw)) / count
+    print(f"{count:,} events, {SERVICES:,} services, {size:.0f} bytes each on average")
+
+    loads = orjson.loads
+    t_loads = best_of(ROUNDS, lambda: [loads(b) for b in raw])
+    t_decode = best_of(ROUNDS, lambda: [decode_outcome(b) for b in raw])
+    decoded = [decode_outcome(b) for b in raw]
+    print(f"orjson.loads              {count / t_loads:>12,.0f} events/s   {t_loads / count * 1e9:6.0f} ns/event")
+    print(f"decode + validate         {count / t_decode:>12,.0f} events/s   {t_decode / count * 1e9:6.0f} ns/event"
+          f"   {t_decode / t_loads:.2f}x loads")
+
+    fold_batch, new_state = breaker.fold_batch, breaker.new_state
+    fold_times: dict[int, float] = {}
+    for poll_size in POLL_SIZES:
+        grouped = polls(decoded, poll_size)
+        emitted = 0
+
+        def fold_all() -> None:
+            nonlocal emitted
+            states: dict[str, breaker.BreakerState] = {}
+            emitted = 0
+            for poll in grouped:
+                for service, events in poll:
+                    state = states.get(service)
+                    states[service], out = fold_batch(state or new_state(service), events)
+                    emitted += len(out)
+
+        t_fold = fold_times[poll_size] = best_of(ROUNDS, fold_all)
+        per_batch = count / sum(len(p) for p in grouped)
+        print(f"fold_batch, polls of {poll_size:>6,} {count / t_fold:>10,.0f} events/s   "
+              f"{t_fold / count * 1e9:6.0f} ns/event   {t_fold / t_loads:.2f}x loads   "
+              f"{t_fold / t_decode:.2f}x decode+validate   ({per_batch:.1f} events per batch, "
+              f"{emitted:,} emitted)")
+    ratio = fold_times[REPRESENTATIVE_POLL] / t_loads
+    verdict = "met" if ratio <= 1.5 else "NOT met"
+    print(f"target (fold <= 1.5x orjson.loads per event, polls of {REPRESENTATIVE_POLL:,}): {verdict}, {ratio:.2f}x")
+    grouped = polls(decoded, REPRESENTATIVE_POLL)
+    states = {}
+
+    def fold_and_view() -> None:
+        for poll in grouped:
+            for service, events in poll:
+                state = states.get(service) or new_state(service)
+                states[service], _ = fold_batch(state, events)
+                breaker.to_service_state(states[service])
+
+    t_view = best_of(1, fold_and_view)
+    print(f"fold_batch + to_service_state per batch, polls of {REPRESENTATIVE_POLL:,}: "
+          f"{count / t_view:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    run()
