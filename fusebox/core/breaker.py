@@ -281,13 +281,12 @@ def _on_config_update(s: BreakerState, payload: Any) -> tuple[bool, dict | None,
     if issues:
         return False, None, {"code": "VALIDATION_FAILED",
                              "message": "; ".join(f"{i['field']} {i['issue']}" for i in issues)}
-    before = _config_of(s)
+    before, transitions = _config_of(s), s.transitions
     s.failure_threshold = payload["failureThreshold"]
     s.reset_timeout_ms = payload["resetTimeoutMs"]
     s.min_healthy_period_ms = payload["minHealthyPeriodMs"]
     s.request_limit = payload.get("requestLimit")
     after = _config_of(s)
-    changed = after != before
     # The rules are conditions on the state: re-evaluate them now under the new config.
     if s.circuit == CLOSED:
         if s.failure_count >= s.failure_threshold:
@@ -301,7 +300,7 @@ def _on_config_update(s: BreakerState, payload: Any) -> tuple[bool, dict | None,
         s.wake = s.opened_at + s.reset_timeout_ms
         if s.wake <= s.now:
             _half_open(s)
-    return changed, {"config": after}, None
+    return after != before or s.transitions != transitions, {"config": after}, None
 
 
 def _on_reset(s: BreakerState, payload: Any) -> tuple[bool, dict | None, dict | None]:
