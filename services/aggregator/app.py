@@ -91,6 +91,8 @@ class Aggregator:
             table_standby_replicas=0,
             producer_acks=-1,
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.session_timeout_s,
+            broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=settings.max_batch * 2,
             web_enabled=True,
@@ -112,8 +114,7 @@ class Aggregator:
         inputs = app.topic(names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix], **raw)
         history = app.topic(names[HEALTH_HISTORY.suffix], **raw)
         results = app.topic(names[COMMAND_RESULTS.suffix], **raw)
-        self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, schema=faust.Schema(
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"))
+        self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, key_type=bytes, value_type=bytes)
 
         @app.agent(inputs, name="fold-inputs")
         async def fold_inputs(stream):

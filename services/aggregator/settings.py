@@ -27,6 +27,7 @@ class AggregatorSettings:
     tick_interval_s: float
     sink_batch: int
     history_retention_days: int
+    session_timeout_s: float
 
     @classmethod
     def from_env(cls) -> "AggregatorSettings":
@@ -40,4 +41,5 @@ class AggregatorSettings:
             tick_interval_s=_number("FUSEBOX_TICK_INTERVAL_MS", 500) / 1000,
             sink_batch=int(_number("FUSEBOX_SINK_BATCH", 1000)),
             history_retention_days=int(_number("FUSEBOX_HISTORY_RETENTION_DAYS", 7)),
+            session_timeout_s=_number("FUSEBOX_AGGREGATOR_SESSION_TIMEOUT_MS", 10000) / 1000,
         )
