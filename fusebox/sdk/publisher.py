@@ -1,0 +1,193 @@
+"""The outcome buffer and its background sender: callers append, one task ships batches to Kafka.
+
+    caller threads / tasks ──append()──► [ bounded deque ] ──take()──► in flight ──ack──► delivered
+                               │ full                                      │ send failed
+                               ▼                                           ▼
+                            dropped (counted)                  back to the front of the deque, retried
+
+`capacity` bounds everything not yet acknowledged (queued + in flight), so "buffered" has one
+meaning: at most `capacity` outcomes wait for Kafka; any beyond that are dropped and counted,
+never blocking the caller. A failed batch is retried, so delivery is at-least-once: an ambiguous
+failure (the broker wrote the batch but the ack was lost) can deliver an outcome twice, with the
+same `eventId`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from fusebox.core import codec
+
+logger = logging.getLogger("fusebox.sdk.publisher")
+
+_dumps = codec.dumps
+_uuid4 = uuid.uuid4
+
+
+@dataclass(slots=True)
+class PublisherCounters:
+    accepted: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    failed_sends: int = 0
+    last_error: str | None = None
+
+
+class OutcomeBuffer:
+    """Thread-safe bounded buffer of CallOutcome dicts; `append` never blocks."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.counters = PublisherCounters()
+        self._queue: deque[dict] = deque()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    def append(self, outcome: dict) -> bool:
+        """Queue one outcome; False (and one more drop counted) when the buffer is full."""
+        with self._lock:
+            if len(self._queue) + self._in_flight >= self.capacity:
+                self.counters.dropped += 1
+                return False
+            self._queue.append(outcome)
+            self.counters.accepted += 1
+            return True
+
+    def take(self, limit: int) -> list[dict]:
+        """Move up to `limit` queued outcomes in flight."""
+        with self._lock:
+            n = min(limit, len(self._queue))
+            popleft = self._queue.popleft
+            batch = [popleft() for _ in range(n)]
+            self._in_flight += n
+            return batch
+
+    def acknowledge(self, batch: list[dict]) -> None:
+        with self._lock:
+            self._in_flight -= len(batch)
+            self.counters.delivered += len(batch)
+
+    def give_back(self, batch: list[dict], error: BaseException) -> None:
+        """A failed batch goes back to the front, in its order, to be sent again."""
+        with self._lock:
+            self._in_flight -= len(batch)
+            self._queue.extendleft(reversed(batch))
+            self.counters.failed_sends += 1
+            self.counters.last_error = f"{type(error).__name__}: {error}"[:300]
+
+    @property
+    def pending(self) -> int:
+        """Outcomes not yet acknowledged by Kafka (queued and in flight)."""
+        return len(self._queue) + self._in_flight
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+
+class Sender:
+    """Ships the buffer to `topic` in batches from the SDK's event loop; retries with backoff."""
+
+    def __init__(self, buffer: OutcomeBuffer, bootstrap: str, topic: str, *, batch_size: int = 2000,
+                 linger_s: float = 0.01, request_timeout_ms: int = 10_000, compression: str | None = "lz4",
+                 client_id: str = "fusebox-sdk") -> None:
+        self.buffer = buffer
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.batch_size = batch_size
+        self.linger_s = linger_s
+        self.request_timeout_ms = request_timeout_ms
+        self.compression = compression
+        self.client_id = client_id
+        self.connected = False
+        self._producer: AIOKafkaProducer | None = None
+        self._closing = False
+
+    def close_soon(self) -> None:
+        """Stop once the buffer is empty (the caller bounds how long it waits)."""
+        self._closing = True
+
+    async def run(self) -> None:
+        backoff = 0.1
+        try:
+            while True:
+                if self._producer is None:
+                    if self._closing and self.buffer.pending == 0:
+                        return
+                    try:
+                        self._producer = await self._start_producer()
+                        self.connected, backoff = True, 0.1
+                    except Exception as exc:  # Kafka unreachable: keep buffering, try again
+                        self._note_down(exc)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 2.0)
+                        continue
+                batch = self.buffer.take(self.batch_size)
+                if not batch:
+                    if self._closing:
+                        return
+                    await asyncio.sleep(self.linger_s)
+                    continue
+                try:
+                    await self._send(batch)
+                except Exception as exc:
+                    self.buffer.give_back(batch, exc)
+                    self._note_down(exc)
+                    # A fresh producer (new producer id) after a failed batch: the idempotent
+                    # producer's sequence numbers do not survive expired batches.
+                    producer, self._producer = self._producer, None
+                    await _stop_quietly(producer)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                else:
+                    self.buffer.acknowledge(batch)
+                    self.connected, backoff = True, 0.1
+        finally:
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                await _stop_quietly(producer)
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all", enable_idempotence=True,
+            compression_type=self.compression, linger_ms=5, max_batch_size=256 * 1024,
+            request_timeout_ms=self.request_timeout_ms, retry_backoff_ms=200)
+        try:
+            await producer.start()
+        except BaseException:
+            await _stop_quietly(producer)
+            raise
+        return producer
+
+    async def _send(self, batch: list[dict]) -> None:
+        producer, topic, dumps = self._producer, self.topic, _dumps
+        assert producer is not None
+        futures = []
+        for outcome in batch:
+            if "eventId" not in outcome:  # assigned here, off the caller's path, once: retries keep it
+                outcome["eventId"] = str(_uuid4())
+            futures.append(await producer.send(topic, key=outcome["service"].encode(), value=dumps(outcome)))
+        await asyncio.gather(*futures)
+
+    def _note_down(self, exc: BaseException) -> None:
+        if self.connected:
+            logger.warning("fusebox: cannot deliver call outcomes (%r); buffering up to %d", exc, self.buffer.capacity)
+        self.connected = False
+        self.buffer.counters.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
+
+async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:
+    if producer is None:
+        return
+    try:
+        await asyncio.wait_for(producer.stop(), 5)
+    except Exception as exc:  # stopping a producer whose broker is gone may fail; nothing to save
+        logger.debug("producer stop failed: %r", exc)
