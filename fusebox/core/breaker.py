@@ -29,14 +29,17 @@ Public API:
 `source` is a topic partition without the topic prefix ("call-outcomes:3"); an event whose
 offset is at or below the last one applied from its source is skipped. Emitted items are
 `(topic_suffix, value)` pairs, `"health-history"` or `"command-results"`, in the order they
-happened. Neither `fold` nor `fold_batch` changes the state passed in.
+happened, plus `"metric-rollups"` (closed minutes, fusebox.core.rollups) unless folded with
+`rollups=False`. Neither `fold` nor `fold_batch` changes the state passed in.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+from fusebox.core import rollups as _rollups
 from fusebox.core.isotime import iso_ms, iso_or_none
+from fusebox.core.rollups import RollupState, add as _rollup_add, bucket_for as _bucket_for
 from fusebox.core.rules import config_issues
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -50,7 +53,7 @@ DEFAULT_RESET_TIMEOUT_MS = 30_000
 DEFAULT_MIN_HEALTHY_PERIOD_MS = 60_000
 DEFAULT_REQUEST_LIMIT = 1
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2 added "rollups"; a format-1 record loads with no open rollups
 
 Emitted = list[tuple[str, dict[str, Any]]]
 
@@ -76,7 +79,7 @@ class BreakerState:
     moved even when it came back to where it was.
     """
 
-    __slots__ = _FIELDS + ("fresh_incident",)
+    __slots__ = _FIELDS + ("fresh_incident", "rollups")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BreakerState):
@@ -120,6 +123,7 @@ def new_state(service: str) -> BreakerState:
     s.now = None
     s.offsets = {}
     s.fresh_incident = False
+    s.rollups = RollupState()
     return s
 
 
@@ -147,6 +151,7 @@ def _clone(s: BreakerState) -> BreakerState:
     c.period_incidents = s.period_incidents
     c.offsets = s.offsets.copy()
     c.fresh_incident = False
+    c.rollups = s.rollups.copy()
     return c
 
 
@@ -359,15 +364,20 @@ def _on_command(s: BreakerState, body: dict, out: Emitted) -> None:
 
 # --- the fold ----------------------------------------------------------------------------
 
-def fold_batch(state: BreakerState,
-               events: Iterable[tuple[str, int, dict]]) -> tuple[BreakerState, Emitted]:
+def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
+               rollups: bool = True) -> tuple[BreakerState, Emitted]:
     """Fold many events of one service (log order per source) into a new state.
 
     The outcome handler is inlined here, with the counters kept in local variables and
     stored back (`_store`) before anything else reads the state: this runs for every event.
+    With `rollups`, outcomes are also counted into per-minute metric rollups (fusebox.core.rollups),
+    and closed minutes are emitted as "metric-rollups" items.
     """
     s = _clone(state)
     out: Emitted = []
+    service = s.service
+    ro = s.rollups
+    touched: dict[int, list] = {}  # the rollup buckets this batch owns, by minute
     offsets = s.offsets
     last_source = None
     last_offset = -1
@@ -385,6 +395,9 @@ def fold_batch(state: BreakerState,
         outcome = body.get("outcome")
         if outcome is None:
             _store(s, now, version, updated_at, successful, failed, rejected, last_op)
+            if rollups and ro.due is not None and body["issuedAt"] >= ro.due:
+                _rollups.advance(ro, body["issuedAt"], service, out)
+                touched.clear()
             _on_command(s, body, out)
             now, version, updated_at = s.now, s.version, s.updated_at
             continue
@@ -398,8 +411,17 @@ def fold_batch(state: BreakerState,
                 _store(s, now, version, updated_at, successful, failed, rejected, last_op)
                 _advance(s, t, out)
             now = t
+            if rollups and ro.due is not None and t >= ro.due:
+                _rollups.advance(ro, t, service, out)
+                touched.clear()
         version += 1
         updated_at = now
+        if rollups:
+            minute = t - t % 60_000
+            bucket = touched.get(minute)
+            if bucket is None:
+                bucket = _bucket_for(ro, minute, now, service, touched, out)
+            _rollup_add(bucket, outcome, body["latencyMs"])
         # Only a change of circuit, failureCount or wake can change the status.
         if outcome == "success":
             successful += 1
@@ -455,9 +477,10 @@ def _store(s: BreakerState, now: int | None, version: int, updated_at: int | Non
     s.last_operation = last_operation
 
 
-def fold(state: BreakerState, source: str, offset: int, body: dict) -> tuple[BreakerState, Emitted]:
+def fold(state: BreakerState, source: str, offset: int, body: dict,
+         rollups: bool = True) -> tuple[BreakerState, Emitted]:
     """Fold one event; the same as a batch of one."""
-    return fold_batch(state, ((source, offset, body),))
+    return fold_batch(state, ((source, offset, body),), rollups)
 
 
 # --- views -------------------------------------------------------------------------------
@@ -514,16 +537,18 @@ def state_to_record(state: BreakerState) -> dict[str, Any]:
     """The whole state as JSON-safe values, for the aggregator's table."""
     record: dict[str, Any] = {name: getattr(state, name) for name in _FIELDS}
     record["offsets"] = dict(state.offsets)
+    record["rollups"] = _rollups.to_record(state.rollups)
     record["format"] = RECORD_FORMAT
     return record
 
 
 def state_from_record(record: dict[str, Any]) -> BreakerState:
-    if record.get("format") != RECORD_FORMAT:
+    if record.get("format") not in (1, RECORD_FORMAT):
         raise ValueError(f"unsupported breaker state record format {record.get('format')!r}")
     s = object.__new__(BreakerState)
     for name in _FIELDS:
         setattr(s, name, record[name])
     s.offsets = dict(record["offsets"])
     s.fresh_incident = False
+    s.rollups = _rollups.from_record(record.get("rollups"))
     return s

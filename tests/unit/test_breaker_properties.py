@@ -149,7 +149,8 @@ def test_every_emitted_object_and_every_state_validates_against_its_schema(bodie
         state, out = breaker.fold(state, source, offset, body)
         assert schema_errors("ServiceState", breaker.to_service_state(state)) == []
         for topic, value in out:
-            title = {"health-history": "HealthHistoryEntry", "command-results": "CommandResult"}[topic]
+            title = {"health-history": "HealthHistoryEntry", "command-results": "CommandResult",
+                     "metric-rollups": "MetricRollup"}[topic]
             assert schema_errors(title, value) == [], value
 
 
