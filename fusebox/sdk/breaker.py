@@ -12,7 +12,7 @@ Classification of a finished call (first match wins):
 
     no exception ............................. success (timeout, if it took longer than `timeout`)
     an `exclude` exception ................... success (a business error, not the dependency's fault)
-    a `timeout_exceptions` exception ......... timeout (TimeoutError by default)
+    TimeoutError, or a `timeout_exceptions` one .. timeout
     any other Exception ...................... failure
     cancellation, KeyboardInterrupt, ... ..... not recorded (the caller gave up, not the dependency)
 """
@@ -79,11 +79,12 @@ class Breaker:
     """The breaker of one dependency (`service`) as seen by this process. Create it with `client.breaker()`."""
 
     def __init__(self, client: "FuseboxClient", service: str, *, timeout: float | None = None,
-                 timeout_exceptions: ExceptionTypes = (TimeoutError,), exclude: ExceptionTypes = ()) -> None:
+                 timeout_exceptions: ExceptionTypes = (), exclude: ExceptionTypes = ()) -> None:
         self.client = client
         self.service = service
         self.timeout = timeout
-        self.timeout_exceptions = tuple(timeout_exceptions)
+        # TimeoutError always counts (the breaker's own deadline raises it); the others are the caller's
+        self.timeout_exceptions = (TimeoutError, *timeout_exceptions)
         self.exclude = tuple(exclude)
         self._gate = client._trial_gate(service)
         self._states = client._follower_states()

@@ -94,11 +94,11 @@ class FuseboxClient:
     # ------------------------------------------------------------ public API
 
     def breaker(self, service: str, *, timeout: float | None = None,
-                timeout_exceptions: ExceptionTypes = (TimeoutError,), exclude: ExceptionTypes = ()) -> Breaker:
+                timeout_exceptions: ExceptionTypes = (), exclude: ExceptionTypes = ()) -> Breaker:
         """The breaker of dependency `service`: use it as `with`, `async with`, or a decorator.
 
         `timeout` (seconds): async calls are cancelled after it, sync calls that take longer are
-        recorded as `timeout`. `timeout_exceptions` are recorded as `timeout`, `exclude` as
+        recorded as `timeout`. TimeoutError and `timeout_exceptions` are recorded as `timeout`, `exclude` as
         `success` (errors that are not the dependency's fault), every other exception as `failure`.
         """
         from fusebox.core.validation import validate_service_name

@@ -68,8 +68,12 @@ def decode(record: InputRecord) -> dict:
     return validate_command(body)
 
 
-def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.BreakerState | None]) -> BatchResult:
-    """Fold a poll's records; `load_state` gives a service's stored state (None when new)."""
+def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.BreakerState | None],
+            rollups: bool = True) -> BatchResult:
+    """Fold a poll's records; `load_state` gives a service's stored state (None when new).
+
+    `rollups=False` (FUSEBOX_ROLLUPS=off) folds without per-minute metric rollups.
+    """
     result = BatchResult()
     by_service: dict[str, list[tuple[str, int, dict]]] = {}
     partition_of: dict[str, int] = {}
@@ -90,7 +94,7 @@ def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.
         before = load_state(service)
         if before is None:
             before = breaker.new_state(service)
-        after, emitted = fold_in_command_order(before, events)
+        after, emitted = fold_in_command_order(before, events, rollups)
         result.folded += len(events)
         for topic, value in emitted:
             result.emitted.append((topic, service, value))
@@ -106,7 +110,7 @@ def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.
     return result
 
 
-def fold_in_command_order(state: breaker.BreakerState, events: list[tuple[str, int, dict]]):
+def fold_in_command_order(state: breaker.BreakerState, events: list[tuple[str, int, dict]], rollups: bool = True):
     """Fold a service's events, recording where each command landed among the outcomes.
 
     Outcomes and commands arrive on two topics, so their interleaving is decided here, at fold
@@ -119,17 +123,17 @@ def fold_in_command_order(state: breaker.BreakerState, events: list[tuple[str, i
         if not source.startswith(COMMAND_SOURCE):
             continue
         if index > run_start:
-            state, out = breaker.fold_batch(state, events[run_start:index])
+            state, out = breaker.fold_batch(state, events[run_start:index], rollups)
             emitted.extend(out)
         applied_after = state.offsets
-        state, out = breaker.fold_batch(state, events[index:index + 1])
+        state, out = breaker.fold_batch(state, events[index:index + 1], rollups)
         for topic, value in out:
             if topic == "command-results":
                 value = {**value, "appliedAfter": outcome_positions(applied_after)}
             emitted.append((topic, value))
         run_start = index + 1
     if run_start < len(events):
-        state, out = breaker.fold_batch(state, events[run_start:])
+        state, out = breaker.fold_batch(state, events[run_start:], rollups)
         emitted.extend(out)
     return state, emitted
 
