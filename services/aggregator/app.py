@@ -6,6 +6,8 @@
                             └─► table "breakers" (changelog-backed; holds per-source offsets)
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
+   metric-rollups (closed minutes) ─► rollup sink ─► metric_rollups (minute, hour, day rows)
+   timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
 Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table is
 written, the table's changelog is flushed before offsets are committed, and the fold skips
@@ -24,12 +26,13 @@ import faust
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from fusebox.core import breaker
+from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
-                                 COMMAND_RESULTS, HEALTH_HISTORY)
+                                 COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
 
 from . import metrics
+from .rollup_store import live_row
 from .processor import InputRecord, process
 from .settings import AggregatorSettings
 from .sinks import PostgresSink
@@ -79,7 +82,7 @@ class Aggregator:
         prefix = settings.shared.topic_prefix
         self.names = {spec.suffix: spec.name(prefix) for spec in
                       (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
-                       COMMAND_RESULTS, HEALTH_HISTORY)}
+                       COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)}
         self.suffix_of = {name: suffix for suffix, name in self.names.items()}
         self.app = faust.App(
             settings.app_id,
@@ -104,6 +107,7 @@ class Aggregator:
         self.sink = PostgresSink(settings.shared.database_url)
         self.deadlines: dict[str, int] = {}
         self.ticked: dict[str, int] = {}
+        self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -114,6 +118,7 @@ class Aggregator:
         inputs = app.topic(names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix], **raw)
         history = app.topic(names[HEALTH_HISTORY.suffix], **raw)
         results = app.topic(names[COMMAND_RESULTS.suffix], **raw)
+        rollup_topic = app.topic(names[METRIC_ROLLUPS.suffix], **raw)
         self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, key_type=bytes, value_type=bytes)
 
         @app.agent(inputs, name="fold-inputs")
@@ -133,6 +138,24 @@ class Aggregator:
         async def config_projection(stream):
             async for values in stream.take(settings.sink_batch, within=0.5):
                 await self.sink.write_configs([loads(v) for v in values if v is not None])
+
+        @app.agent(rollup_topic, name="rollup-sink")
+        async def rollup_sink(stream):
+            async for values in stream.take(settings.sink_batch, within=0.5):
+                await self.sink.write_rollups([loads(v) for v in values if v is not None])
+
+        @app.timer(interval=settings.rollup_live_interval_s)
+        async def write_live_rollups():
+            await self.write_live_rollups()
+
+        @app.timer(interval=600.0, on_leader=True)
+        async def expire_rollups():
+            now = datetime.now(timezone.utc)
+            deleted = await self.sink.delete_expired_rollups(
+                now - timedelta(hours=settings.rollup_minute_retention_hours),
+                now - timedelta(days=settings.rollup_hour_retention_days))
+            if deleted:
+                logger.info("retention removed %d metric rollup rows", deleted)
 
         @app.timer(interval=settings.tick_interval_s)
         async def tick_due_deadlines():
@@ -170,7 +193,7 @@ class Aggregator:
         records = [InputRecord(suffix_of[e.message.topic], e.message.partition, e.message.offset, e.message.value)
                    for e in events]
         table_data = self.table.data
-        result = process(records, lambda service: self._load(table_data, service))
+        result = process(records, lambda service: self._load(table_data, service), self.settings.rollups)
 
         names = self.names
         outgoing: list[tuple[str, bytes, bytes, list | None]] = []
@@ -201,6 +224,10 @@ class Aggregator:
             record = dumps(breaker.state_to_record(change.state))
             table_data[key] = record
             self.table.send_changelog(change.partition, key, record)
+            state = change.state
+            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected)
+            if self.settings.rollups:
+                self.live_dirty.add(change.service)
             if change.next_deadline is None:
                 self.deadlines.pop(change.service, None)
             else:
@@ -259,6 +286,24 @@ class Aggregator:
                 deadlines[key.decode()] = deadline
         self.deadlines = deadlines
         self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
+        metrics.SERVICE_COUNTERS.keep_only({key.decode() for key in self.table.data.keys()})
+
+    async def write_live_rollups(self) -> None:
+        """Write the open minutes and pending corrections of the services changed since the last write."""
+        if not self.live_dirty:
+            return
+        services, self.live_dirty = sorted(self.live_dirty), set()
+        rows = []
+        for service in services:
+            state = self._load(self.table.data, service)
+            if state is not None:
+                rows += [live_row(service, rollups.rollup_value(service, minute, bucket))
+                         for minute, bucket in rollups.pending(state.rollups)]
+        try:
+            await self.sink.write_live_rollups(rows)
+        except BaseException:
+            self.live_dirty.update(services)  # written next time
+            raise
 
 
 def create_aggregator(settings: AggregatorSettings | None = None) -> Aggregator:

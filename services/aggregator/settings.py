@@ -17,6 +17,17 @@ def _number(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _switch(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"{name} must be on or off, got {raw!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class AggregatorSettings:
     shared: Settings
@@ -28,6 +39,10 @@ class AggregatorSettings:
     sink_batch: int
     history_retention_days: int
     session_timeout_s: float
+    rollups: bool
+    rollup_live_interval_s: float
+    rollup_minute_retention_hours: int
+    rollup_hour_retention_days: int
 
     @classmethod
     def from_env(cls) -> "AggregatorSettings":
@@ -42,4 +57,8 @@ class AggregatorSettings:
             sink_batch=int(_number("FUSEBOX_SINK_BATCH", 1000)),
             history_retention_days=int(_number("FUSEBOX_HISTORY_RETENTION_DAYS", 7)),
             session_timeout_s=_number("FUSEBOX_AGGREGATOR_SESSION_TIMEOUT_MS", 10000) / 1000,
+            rollups=_switch("FUSEBOX_ROLLUPS", True),
+            rollup_live_interval_s=_number("FUSEBOX_ROLLUP_LIVE_INTERVAL_MS", 1000) / 1000,
+            rollup_minute_retention_hours=int(_number("FUSEBOX_ROLLUP_MINUTE_RETENTION_HOURS", 48)),
+            rollup_hour_retention_days=int(_number("FUSEBOX_ROLLUP_HOUR_RETENTION_DAYS", 31)),
         )

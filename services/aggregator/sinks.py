@@ -16,7 +16,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from fusebox.core.isotime import parse_iso_ms
 
-from .metrics import HISTORY_ROWS, SINK_ERRORS
+from . import rollup_store
+from .metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
@@ -100,6 +101,24 @@ class PostgresSink:
                 return cur.rowcount
 
         return await self._retrying("retention", delete)
+
+    async def write_rollups(self, values: Sequence[dict]) -> None:
+        """Closed minutes and corrections, with their hour and day rows (rollup_store), in one transaction."""
+        if values:
+            await self._retrying("rollups", lambda: self._in_transaction(rollup_store.write_rollups, values))
+            ROLLUP_ROWS.inc(len(values))
+
+    async def write_live_rollups(self, rows: Sequence[tuple]) -> None:
+        if rows:
+            await self._retrying("live-rollups", lambda: self._in_transaction(rollup_store.upsert_live, rows))
+
+    async def delete_expired_rollups(self, minutes_before: datetime, hours_before: datetime) -> int:
+        return await self._retrying("rollup-retention", lambda: self._in_transaction(
+            rollup_store.delete_expired, minutes_before, hours_before))
+
+    async def _in_transaction(self, work, *args):
+        async with self._pool.connection() as conn:  # commits when the block ends without an error
+            return await work(conn, *args)
 
     async def _executemany(self, sql: str, rows: list[tuple]) -> None:
         async with self._pool.connection() as conn:

@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from typing import Protocol
 
 import psycopg
 
 from fusebox.api.storage import Database
 from fusebox.core import codec
+from fusebox.core.sketches import MergedMetrics
 
 logger = logging.getLogger("fusebox.api.metrics_reader")
 
 ROLLUPS_TABLE = "metric_rollups"
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# timeframe -> (resolution, bucket size, buckets in the window, the current partial one included)
+WINDOWS = {"1h": ("minute", MINUTE_MS, 60), "24h": ("minute", MINUTE_MS, 1440),
+           "7d": ("hour", HOUR_MS, 168), "30d": ("hour", HOUR_MS, 720)}
+
+_VALUES = "request_count, success_count, failure_count, latency_sum_ms, zero_count, bin_offset, bins"
 
 
 class MetricsUnavailable(Exception):
@@ -28,28 +40,84 @@ class MetricsReader(Protocol):
     async def read(self, service: str, timeframe: str) -> dict: ...
 
 
-class RollupTableMetricsReader:
-    """Answers from the `metric_rollups` table once its migration exists; until then, MetricsUnavailable.
+def window(timeframe: str, now_ms: int) -> tuple[int, int, list[tuple[str, int, int]]]:
+    """The window [start, end) of a timeframe, bucket-aligned, and the stored rows that cover it.
 
-    Merging the rollups' latency sketches into p95/p99 belongs to the metric-rollups work, which replaces
-    `_query` with the real aggregation over its table; the gateway never approximates percentiles itself.
+    The window is the last N buckets of the timeframe's resolution up to and including the current,
+    partial one: 1h = 60 minutes, 24h = 1440 minutes, 7d = 168 hours, 30d = 720 hours. For 7d and
+    30d, whole UTC days inside the window are read from day rows (each the exact sum of its hours).
+    Returns (start, end, [(resolution, from, to), ...]) in epoch ms.
+    """
+    resolution, size, count = WINDOWS[timeframe]
+    end = now_ms - now_ms % size + size
+    start = end - count * size
+    if resolution == "minute":
+        return start, end, [("minute", start, end)]
+    first_day = -(-start // DAY_MS) * DAY_MS
+    last_day = end - end % DAY_MS
+    if first_day >= last_day:
+        return start, end, [("hour", start, end)]
+    ranges = [("day", first_day, last_day)]
+    ranges += [("hour", lo, hi) for lo, hi in ((start, first_day), (last_day, end)) if lo < hi]
+    return start, end, ranges
+
+
+def window_query(ranges: list[tuple[str, int, int]], start: int, end: int, one_service: bool) -> tuple[str, dict]:
+    """One SQL statement: the window's stored rows plus the live (open) buckets not yet closed."""
+    params: dict = {"start": _utc(start), "end": _utc(end)}
+    service = "service_name = %(service)s AND " if one_service else ""
+    conditions = []
+    for index, (resolution, lo, hi) in enumerate(ranges):
+        params[f"r{index}"], params[f"lo{index}"], params[f"hi{index}"] = resolution, _utc(lo), _utc(hi)
+        conditions.append(f"(resolution = %(r{index})s AND bucket_start >= %(lo{index})s AND bucket_start < %(hi{index})s)")
+    sql = (f"SELECT service_name, {_VALUES} FROM metric_rollups WHERE {service}({' OR '.join(conditions)})"
+           f" UNION ALL"
+           f" SELECT service_name, {_VALUES} FROM metric_rollups_live l WHERE {service}"
+           f" bucket_start >= %(start)s AND bucket_start < %(end)s AND NOT EXISTS ("
+           f"SELECT 1 FROM metric_rollups r WHERE r.service_name = l.service_name AND r.resolution = 'minute'"
+           f" AND r.bucket_start = l.bucket_start AND r.part = l.part)")
+    return sql, params
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+class RollupTableMetricsReader:
+    """OperationMetrics merged from the `metric_rollups` rows of the window and the live buckets.
+
+    Counts and latency sums add up exactly; p95/p99 come from the merged DDSketch histograms
+    (fusebox.core.sketches), never from averaged percentiles. One query per call, also for the fleet.
     """
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
         self.db = db
+        self.clock = clock
 
     async def read(self, service: str, timeframe: str) -> dict:
-        async def table_exists(conn: psycopg.AsyncConnection) -> bool:
-            cursor = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (ROLLUPS_TABLE,))
-            row = await cursor.fetchone()
-            return bool(row and row[0])
+        merged = await self._merged(timeframe, service)
+        return merged.get(service, MergedMetrics()).operation_metrics()
 
-        if not await self.db.run(table_exists):
-            raise MetricsUnavailable("operation metrics are not available yet: no metric rollups table")
-        return await self._query(service, timeframe)
+    async def read_fleet(self, timeframe: str, services: Iterable[str]) -> dict[str, dict]:
+        merged = await self._merged(timeframe, None)
+        return {service: merged.get(service, MergedMetrics()).operation_metrics() for service in services}
 
-    async def _query(self, service: str, timeframe: str) -> dict:
-        raise MetricsUnavailable("operation metrics are not available yet: the rollup reader is not wired")
+    async def _merged(self, timeframe: str, service: str | None) -> dict[str, MergedMetrics]:
+        start, end, ranges = window(timeframe, int(self.clock() * 1000))
+        sql, params = window_query(ranges, start, end, service is not None)
+        params["service"] = service
+
+        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+        merged: dict[str, MergedMetrics] = {}
+        for name, requests, successes, failures, latency_sum, zero, offset, bins in await self.db.run(select):
+            total = merged.get(name)
+            if total is None:
+                total = merged[name] = MergedMetrics()
+            total.add(requests, successes, failures, latency_sum, zero, offset, bins)
+        return merged
 
 
 class CachedMetricsReader:
@@ -69,6 +137,20 @@ class CachedMetricsReader:
             return cached
         value = await self.reader.read(service, timeframe)
         await self._put(key, (service, timeframe), value)
+        return value
+
+    async def read_fleet(self, timeframe: str, services: Iterable[str]) -> dict[str, dict]:
+        """Every service's metrics in one reader call; cached as a whole (`*` is not a service name)."""
+        services = sorted(services)
+        key = f"{self.namespace}metrics:{timeframe}:*"
+        cached = await self._get(key, ("*", timeframe))
+        if cached is not None and all(service in cached for service in services):
+            return {service: cached[service] for service in services}
+        if hasattr(self.reader, "read_fleet"):
+            value = await self.reader.read_fleet(timeframe, services)
+        else:  # a reader of one service at a time
+            value = {service: await self.reader.read(service, timeframe) for service in services}
+        await self._put(key, ("*", timeframe), value)
         return value
 
     async def _get(self, key: str, local_key: tuple[str, str]) -> dict | None:

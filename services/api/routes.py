@@ -80,6 +80,17 @@ async def operation_metrics(request: web.Request) -> web.Response:
     return json_response({"timeframe": timeframe, "data": data})
 
 
+async def fleet_metrics(request: web.Request) -> web.Response:
+    """OperationMetrics of every known service in one answer: {"timeframe", "services": {name: data}}."""
+    timeframe = validate_timeframe(request.query.get("timeframe"))
+    _require_view(request)
+    try:
+        data = await request.app[METRICS_READER].read_fleet(timeframe, request.app[VIEW].states())
+    except MetricsUnavailable as exc:
+        raise errors.dependency_unavailable(str(exc), 60) from exc
+    return json_response({"timeframe": timeframe, "services": data})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return json_response(None, body=request.app[OPENAPI_JSON])
 
@@ -137,6 +148,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/admin/openapi.json", openapi)
     app.router.add_get("/api/admin/ws", websocket)
     app.router.add_get(f"{BASE}/status", status)
+    app.router.add_get(f"{BASE}/metrics", fleet_metrics)  # before /{service}, which would take "metrics"
     app.router.add_get(f"{BASE}/{{service}}", service_state)
     app.router.add_put(f"{BASE}/{{service}}/config", update_config)
     app.router.add_post(f"{BASE}/{{service}}/reset", reset)
