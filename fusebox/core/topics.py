@@ -32,8 +32,8 @@ CALL_OUTCOMES = TopicSpec("call-outcomes", DEFAULT_PARTITIONS, "delete", "servic
 CALL_OUTCOMES_DLQ = TopicSpec("call-outcomes.dlq", DEFAULT_PARTITIONS, "delete", "service", "DeadLetter")
 BREAKER_COMMANDS = TopicSpec("breaker-commands", DEFAULT_PARTITIONS, "delete", "service", "BreakerCommand")
 BREAKER_STATES = TopicSpec("breaker-states", DEFAULT_PARTITIONS, "compact", "service", "ServiceState")
-COMMAND_RESULTS = TopicSpec("command-results", DEFAULT_PARTITIONS, "delete", "service", "CommandResult",
-                            retention_ms=24 * 60 * 60 * 1000)
+# Kept as long as the inputs: `fusebox replay` orders commands among outcomes by their results.
+COMMAND_RESULTS = TopicSpec("command-results", DEFAULT_PARTITIONS, "delete", "service", "CommandResult")
 HEALTH_HISTORY = TopicSpec("health-history", DEFAULT_PARTITIONS, "delete", "service", "HealthHistoryEntry")
 METRIC_ROLLUPS = TopicSpec("metric-rollups", DEFAULT_PARTITIONS, "delete", "service", "MetricRollup")
 

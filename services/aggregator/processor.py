@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fusebox.core import breaker
-from fusebox.core.codec import DecodeError, loads
 from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
-from fusebox.core.validation import ValidationError, validate_command, validate_outcome
+from fusebox.core.validation import ValidationError, decode_command, decode_outcome
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
 COMMAND_SOURCE = BREAKER_COMMANDS.suffix
@@ -59,13 +58,9 @@ def decode(record: InputRecord) -> dict:
     """Decode and validate one input record; raise ValidationError when it is not a valid event."""
     if record.value is None:
         raise ValidationError("MALFORMED_JSON", "record has no value")
-    try:
-        body = loads(record.value)
-    except DecodeError as exc:
-        raise ValidationError("MALFORMED_JSON", f"not JSON: {exc}") from None
     if record.topic == OUTCOME_SOURCE:
-        return validate_outcome(body)
-    return validate_command(body)
+        return decode_outcome(record.value)
+    return decode_command(record.value)
 
 
 def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.BreakerState | None],

@@ -1,0 +1,220 @@
+"""`fusebox replay`: re-fold the input topics from offset 0 and compare with the live results.
+
+The rebuild uses the same pure fold as the workers, in a fresh, empty state. Outcomes and commands
+arrive on two topics, so the live worker decides their interleaving; each CommandResult records it
+(`appliedAfter`: the last outcome offset of that service folded before the command), and the
+rebuild honours it. The rebuilt ServiceStates are compared with the latest records of
+`breaker-states`, and the rebuilt health history with the `circuit_breaker_history` rows inside the
+retention window. Exit 0 when both are equal. `--write-history` upserts the rebuilt history into
+PostgreSQL (rebuilding lost rows; idempotent).
+
+Run it when the workers have caught up; events arriving during the run show up as differences.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from aiokafka import AIOKafkaConsumer
+
+from fusebox.core import breaker
+from fusebox.core.codec import dumps_sorted, loads
+from fusebox.core.isotime import parse_iso_ms
+from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS
+from fusebox.core.validation import ValidationError
+from fusebox.settings import Settings
+
+from .processor import InputRecord, decode
+from .sinks import PostgresSink
+
+logger = logging.getLogger("fusebox.aggregator.replay")
+
+FOLD_CHUNK = 5000
+RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+
+
+async def read_topic(bootstrap: str, topic: str):
+    """Yield (partition, offset, key, value) of every record from offset 0 to the end at the start of reading."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        assigned = consumer.assignment()
+        while not assigned:
+            await asyncio.sleep(0.05)
+            assigned = consumer.assignment()
+        partitions = sorted(assigned, key=lambda tp: tp.partition)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            if ends[tp] <= starts[tp]:
+                continue
+            consumer.seek(tp, starts[tp])
+            consumer.pause(*(other for other in partitions if other != tp))
+            consumer.resume(tp)
+            done = False
+            while not done:
+                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=20000)
+                for record in batches.get(tp, ()):
+                    yield tp.partition, record.offset, record.key, record.value
+                    if record.offset >= ends[tp] - 1:
+                        done = True
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Rebuild:
+    states: dict[str, breaker.BreakerState] = field(default_factory=dict)
+    history: dict[tuple[str, int], dict] = field(default_factory=dict)
+    pending_commands: int = 0
+    folded: int = 0
+
+    def fold(self, service: str, events: list[tuple[str, int, dict]]) -> None:
+        if not events:
+            return
+        state = self.states.get(service) or breaker.new_state(service)
+        state, emitted = breaker.fold_batch(state, events)
+        self.states[service] = state
+        self.folded += len(events)
+        for topic, value in emitted:
+            if topic == "health-history":
+                self.history[(service, value["seq"])] = value
+
+
+async def rebuild(settings: Settings) -> Rebuild:
+    prefix, bootstrap = settings.topic_prefix, settings.kafka_bootstrap
+
+    # Where the live workers placed each command among the outcomes (the last result wins: an
+    # earlier one may belong to a fold that a crash undid).
+    placement: dict[str, dict[str, int]] = {}
+    async for _p, _o, _k, value in read_topic(bootstrap, COMMAND_RESULTS.name(prefix)):
+        if value is not None:
+            result = loads(value)
+            placement[result["commandId"]] = result.get("appliedAfter", {})
+
+    # Commands per service, in log order, each with the outcome offset it follows (-1: before any).
+    commands: dict[str, list[tuple[int, tuple[str, int, dict]]]] = defaultdict(list)
+    out = Rebuild()
+    async for partition, offset, _key, value in read_topic(bootstrap, BREAKER_COMMANDS.name(prefix)):
+        try:
+            body = decode(InputRecord(BREAKER_COMMANDS.suffix, partition, offset, value))
+        except ValidationError:
+            continue
+        after = placement.get(body["commandId"])
+        if after is None:
+            out.pending_commands += 1
+            continue
+        position = max(after.values(), default=-1)
+        commands[body["service"]].append((position, (f"{BREAKER_COMMANDS.suffix}:{partition}", offset, body)))
+
+    buffers: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
+
+    def apply_commands_up_to(service: str, outcome_offset: int) -> None:
+        queue = commands.get(service)
+        while queue and queue[0][0] < outcome_offset:
+            out.fold(service, buffers.pop(service, []))
+            out.fold(service, [queue.pop(0)[1]])
+
+    async for partition, offset, _key, value in read_topic(bootstrap, CALL_OUTCOMES.name(prefix)):
+        try:
+            body = decode(InputRecord(CALL_OUTCOMES.suffix, partition, offset, value))
+        except ValidationError:
+            continue
+        service = body["service"]
+        apply_commands_up_to(service, offset)
+        buffer = buffers[service]
+        buffer.append((f"{CALL_OUTCOMES.suffix}:{partition}", offset, body))
+        if len(buffer) >= FOLD_CHUNK:
+            out.fold(service, buffers.pop(service))
+
+    for service in set(buffers) | set(commands):
+        out.fold(service, buffers.pop(service, []))
+        for _position, event in commands.get(service, []):
+            out.fold(service, [event])
+    return out
+
+
+async def live_states(settings: Settings) -> dict[str, dict]:
+    states: dict[str, dict] = {}
+    async for _p, _o, key, value in read_topic(settings.kafka_bootstrap, BREAKER_STATES.name(settings.topic_prefix)):
+        if value is None:
+            states.pop(key.decode(), None)
+        else:
+            state = loads(value)
+            states[state["service"]] = state
+    return states
+
+
+def live_history(database_url: str, since_ms: int) -> dict[tuple[str, int], tuple]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT service_name, seq, timestamp, status, duration_ms, incidents FROM circuit_breaker_history "
+            "WHERE timestamp >= to_timestamp(%s / 1000.0) AT TIME ZONE 'UTC'", (since_ms,)).fetchall()
+    return {(r[0], r[1]): (r[2].isoformat(timespec="milliseconds"), r[3], r[4], r[5]) for r in rows}
+
+
+def history_key(entry: dict) -> tuple:
+    iso = entry["timestamp"]
+    return (iso[:-1] if iso.endswith("Z") else iso, entry["status"], entry["duration"], entry.get("incidents", 0))
+
+
+def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, int], tuple],
+            since_ms: int) -> list[str]:
+    differences = []
+    for service in sorted(set(states) | set(rebuilt.states)):
+        live = states.get(service)
+        built = rebuilt.states.get(service)
+        built_wire = breaker.to_service_state(built) if built is not None else None
+        if live is None or built_wire is None or dumps_sorted(live) != dumps_sorted(built_wire):
+            differences.append(f"state {service}: live {live!r} != rebuilt {built_wire!r}")
+    built_history = {key: history_key(entry) for key, entry in rebuilt.history.items()
+                     if parse_iso_ms(entry["timestamp"]) >= since_ms}
+    for key in sorted(set(history) | set(built_history)):
+        if history.get(key) != built_history.get(key):
+            differences.append(f"history {key}: live {history.get(key)!r} != rebuilt {built_history.get(key)!r}")
+    return differences
+
+
+async def run(settings: Settings, write_history: bool) -> int:
+    started = time.monotonic()
+    rebuilt = await rebuild(settings)
+    if write_history:
+        sink = PostgresSink(settings.database_url)
+        try:
+            await sink.write_history(list(rebuilt.history.values()))
+        finally:
+            await sink.close()
+    since_ms = int(time.time() * 1000) - RETENTION_MS
+    differences = compare(rebuilt, await live_states(settings), live_history(settings.database_url, since_ms),
+                          since_ms)
+    print(f"replayed {rebuilt.folded} events into {len(rebuilt.states)} services and "
+          f"{len(rebuilt.history)} history entries in {time.monotonic() - started:.1f}s"
+          + (f"; {rebuilt.pending_commands} commands not yet applied live" if rebuilt.pending_commands else ""))
+    for line in differences[:50]:
+        print(line)
+    if differences:
+        print(f"MISMATCH: {len(differences)} differences")
+        return 1
+    print("MATCH: rebuilt states and history equal the live ones")
+    return 0
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    parser = argparse.ArgumentParser(prog="fusebox replay", description=__doc__.splitlines()[0])
+    parser.add_argument("--write-history", action="store_true",
+                        help="upsert the rebuilt history into PostgreSQL before comparing")
+    args = parser.parse_args(list(argv))
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(run(Settings.from_env(), args.write_history))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,162 @@
+"""Replay rebuilds the live states and history; the history sink survives a PostgreSQL outage."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from tests.harness import Stack
+
+from fusebox.core.codec import loads
+
+from .support import Producer, Worker, command, latest_states, outcome, read_topic, wait_for
+
+FLAPPY = ["flappy-a", "flappy-b", "flappy-c"]
+
+
+async def drive_incidents(producer: Producer, services: list[str], rounds: int, start_ms: int) -> int:
+    """Open and recover each service `rounds` times with event times only; returns the last event time."""
+    t = start_ms
+    for _ in range(rounds):
+        events = []
+        for service in services:
+            events += [outcome(service, "failure", ts=t + i) for i in range(3)]  # opens (threshold 3)
+            events += [outcome(service, "failure", ts=t + 200)]  # counted while open
+            events += [outcome(service, "success", ts=t + 1200)]  # after resetTimeout: half-open, then closes
+            events += [outcome(service, "success", ts=t + 1300 + i) for i in range(5)]
+        await producer.outcomes(events)
+        t += 5000
+    return t
+
+
+def history_rows(database_url: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT service_name, seq, timestamp, status, duration_ms, incidents "
+                            "FROM circuit_breaker_history ORDER BY service_name, seq").fetchall()
+
+
+def replay(worker: Worker, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fusebox.cli", "replay", *args], env=worker.env,
+                          capture_output=True, text=True, timeout=300)
+
+
+async def configure(stack: Stack, producer: Producer, services: list[str], at: int, worker: Worker) -> None:
+    """Apply a short-timeout config and wait until it is folded (commands and outcomes are separate topics)."""
+    await producer.commands([command(s, "config.update", {"failureThreshold": 3, "resetTimeoutMs": 1000,
+                                                          "minHealthyPeriodMs": 500}, issued_at=at)
+                             for s in services])
+
+    async def applied() -> bool:
+        states = await latest_states(stack, producer.prefix)
+        return all(s in states and states[s]["config"]["failureThreshold"] == 3 for s in services)
+
+    await wait_for(applied, 60, "config applied", worker=worker)
+
+
+async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, topics: str, database_url: str,
+                                                                 tmp_path: Path) -> None:
+    # Given a run with openings and recoveries, config updates and a reset
+    worker = Worker(stack, topics, database_url, tmp_path).start()
+    try:
+        start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere
+        async with Producer(stack, topics) as producer:
+            await configure(stack, producer, FLAPPY, start, worker)
+            end = await drive_incidents(producer, FLAPPY, rounds=3, start_ms=start + 10)
+            await producer.commands([command("flappy-a", "breaker.reset",
+                                             {"reason": "replay test", "force": True}, issued_at=end)])
+            await producer.outcomes([outcome("flappy-a", "success", ts=end + 10)])
+        await wait_for(lambda: incidents_seen(stack, topics, 3), 90, "three incidents per service", worker=worker)
+        await wait_for(lambda: history_count_at_least(database_url, 3 * 3 * 2), 60, "history rows", worker=worker)
+        assert len(history_rows(database_url)) >= 18
+
+        # When the topics are re-folded from offset 0
+        result = replay(worker)
+
+        # Then the rebuilt states and history equal the live ones
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "MATCH" in result.stdout
+    finally:
+        worker.stop()
+
+
+async def test_replay_reports_a_mismatch_when_history_was_lost_and_rebuilds_it(
+        stack: Stack, topics: str, database_url: str, tmp_path: Path) -> None:
+    # Given a run with history, then rows lost from PostgreSQL
+    worker = Worker(stack, topics, database_url, tmp_path).start()
+    try:
+        start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere
+        async with Producer(stack, topics) as producer:
+            await configure(stack, producer, FLAPPY[:1], start, worker)
+            await drive_incidents(producer, FLAPPY[:1], rounds=2, start_ms=start + 10)
+        await wait_for(lambda: history_count_at_least(database_url, 4), 90, "history rows", worker=worker)
+        await wait_for(lambda: incidents_seen(stack, topics, 2, FLAPPY[:1]), 60, "two incidents", worker=worker)
+        before = history_rows(database_url)
+        with psycopg.connect(database_url) as conn:
+            conn.execute("DELETE FROM circuit_breaker_history WHERE seq % 2 = 0")
+
+        # When replay compares, Then it reports the difference
+        assert replay(worker).returncode == 1
+        # And with --write-history it rebuilds the lost rows exactly
+        rebuilt = replay(worker, "--write-history")
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+        assert history_rows(database_url) == before
+    finally:
+        worker.stop()
+
+
+async def test_history_flowing_through_a_postgresql_outage_is_neither_lost_nor_duplicated(
+        stack: Stack, topics: str, database_url: str, tmp_path: Path) -> None:
+    worker = Worker(stack, topics, database_url, tmp_path).start()
+    try:
+        start = int(time.time() * 1000) + 600_000
+        async with Producer(stack, topics) as producer:
+            await configure(stack, producer, FLAPPY, start, worker)
+            # Given history flowing
+            t = await drive_incidents(producer, FLAPPY, rounds=2, start_ms=start + 10)
+            await wait_for(lambda: history_count_at_least(database_url, 6), 60, "history before outage",
+                           worker=worker)
+            # When PostgreSQL stops while more history is produced, then starts again
+            stack.stop_postgres()
+            try:
+                await drive_incidents(producer, FLAPPY, rounds=3, start_ms=t)
+                await wait_for(lambda: incidents_seen(stack, topics, 5), 60, "five incidents folded", worker=worker)
+            finally:
+                stack.start_postgres()
+        # Then every history entry lands exactly once
+        await wait_for(lambda: history_matches_states(stack, topics, database_url), 90,
+                       "history rows for every ended period", worker=worker)
+        rows = history_rows(database_url)
+        keys = [(r[0], r[1]) for r in rows]
+        assert len(keys) == len(set(keys))
+        for service in FLAPPY:
+            seqs = [r[1] for r in rows if r[0] == service]
+            assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        worker.stop()
+
+
+async def incidents_seen(stack: Stack, prefix: str, count: int, services: list[str] = FLAPPY) -> bool:
+    states = await latest_states(stack, prefix)
+    return all(s in states and states[s]["circuit"]["totalIncidents"] >= count
+               and states[s]["circuit"]["state"] == "closed" for s in services)
+
+
+async def history_count_at_least(database_url: str, count: int) -> bool:
+    try:
+        return len(history_rows(database_url)) >= count
+    except psycopg.OperationalError:
+        return False
+
+
+async def history_matches_states(stack: Stack, prefix: str, database_url: str) -> bool:
+    """PostgreSQL holds exactly the distinct (service, seq) entries published on health-history."""
+    try:
+        rows = history_rows(database_url)
+    except psycopg.OperationalError:
+        return False
+    published = {(v["service"], v["seq"]) for v in
+                 (loads(r.value) for r in await read_topic(stack, prefix + "health-history"))}
+    return len(published) >= 30 and sorted(published) == [(r[0], r[1]) for r in rows]
