@@ -126,6 +126,12 @@ class Aggregator:
             try:
                 async for events in stream.take_events(settings.max_batch, within=settings.flush_interval_s):
                     await self.fold_events(events)
+            except Exception as exc:
+                # Nothing of the failed batch was committed: stop the worker so that it restarts
+                # from the committed offsets instead of running on without its main agent.
+                logger.critical("folding failed, stopping the worker: %r", exc, exc_info=True)
+                await app.crash(exc)
+                raise
             finally:
                 await self.publisher.stop()
 
