@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from fusebox.core import codec
 
@@ -28,6 +29,9 @@ logger = logging.getLogger("fusebox.sdk.publisher")
 
 _dumps = codec.dumps
 _uuid4 = uuid.uuid4
+# The Java client's murmur2 partitioner, as the API's and the aggregator's producers use: call-outcomes
+# stay co-partitioned with breaker-commands.
+_partitioner = DefaultPartitioner()
 
 
 @dataclass(slots=True)
@@ -110,6 +114,8 @@ class Sender:
         self.connected = False
         self._producer: AIOKafkaProducer | None = None
         self._closing = False
+        self._partition_count = 0
+        self._partition_of: dict[str, tuple[bytes, int]] = {}
 
     def close_soon(self) -> None:
         """Stop once the buffer is empty (the caller bounds how long it waits)."""
@@ -168,13 +174,35 @@ class Sender:
         return producer
 
     async def _send(self, batch: list[dict]) -> None:
-        producer, topic, dumps = self._producer, self.topic, _dumps
+        """One record batch per partition (far cheaper than a send() per record), then wait for every ack."""
+        producer, topic, dumps, uuid4 = self._producer, self.topic, _dumps, _uuid4
         assert producer is not None
+        partitions = sorted(await producer.partitions_for(topic))
+        if len(partitions) != self._partition_count or len(self._partition_of) > 50_000:
+            # the key -> partition map follows the partition count; bounded for endless service names
+            self._partition_count, self._partition_of = len(partitions), {}
+        partition_of = self._partition_of
+        builders: dict[int, object] = {}
         futures = []
         for outcome in batch:
             if "eventId" not in outcome:  # assigned here, off the caller's path, once: retries keep it
-                outcome["eventId"] = str(_uuid4())
-            futures.append(await producer.send(topic, key=outcome["service"].encode(), value=dumps(outcome)))
+                outcome["eventId"] = str(uuid4())
+            service = outcome["service"]
+            known = partition_of.get(service)
+            if known is None:
+                key = service.encode()
+                known = partition_of[service] = (key, _partitioner(key, partitions, partitions))
+            key, partition = known
+            value = dumps(outcome)
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=value) is None:  # full: ship it, start another
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[partition] = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value)
+        for partition, builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*futures)
 
     def _note_down(self, exc: BaseException) -> None:
