@@ -103,15 +103,20 @@ wait_for_api() {
 }
 
 print_instructions() {
-  local token
+  local token secret
   token="$("$FUSEBOX" token --sub demo-admin --role admin)"
+  if [ -n "${FUSEBOX_JWT_SECRET:-}" ]; then
+    secret="from FUSEBOX_JWT_SECRET (not printed)"
+  else
+    secret="$("$PYTHON" -c 'from fusebox.settings import DEV_JWT_SECRET; print(DEV_JWT_SECRET)') (the dev default; set FUSEBOX_JWT_SECRET to change it)"
+  fi
   cat <<EOF
 
   Fusebox demo is running: 12 simulated services, incidents on inventory-db (down at 20 s, back at
   45 s), search-api (degrades slowly from 45 s) and recommendations (flaps from 60 s), every 3 minutes.
 
   API          $API_URL/api/admin/circuit-breaker/status
-  JWT secret   ${FUSEBOX_JWT_SECRET:-the dev secret (FUSEBOX_JWT_SECRET unset)}
+  JWT secret   $secret
   admin token  $token
 
   every breaker:

@@ -105,7 +105,7 @@ class Breaker:
         if not client.enforce:
             return False
         if not client._stream_live():
-            client._fail_open_calls += 1
+            client._count_fail_open()
             return False
         local = self._states.get(self.service)
         if local is None or local.circuit == "closed":
@@ -121,7 +121,7 @@ class Breaker:
         return False  # unreachable: _reject raises
 
     def _reject(self, state: str, retry_after_s: float | None) -> None:
-        self.client._rejected += 1
+        self.client._count_rejected()
         self.client._emit(self.service, "rejected", 0.0, "BreakerOpenError")
         raise BreakerOpenError(self.service, state, retry_after_s)
 

@@ -78,6 +78,7 @@ class FuseboxClient:
                                        stale_after_s=stale_after_s, client_id=f"fusebox-sdk-{self.instance}")
         self._gates: dict[str, TrialGate] = {}
         self._gates_lock = threading.Lock()
+        self._counters_lock = threading.Lock()
         self._rejected = 0
         self._fail_open_calls = 0
         self._closed = False
@@ -190,6 +191,14 @@ class FuseboxClient:
     def _emit(self, service: str, outcome: str, latency_ms: float, error: str | None) -> None:
         self._append({"service": service, "outcome": outcome, "latencyMs": latency_ms,
                       "ts": int(time.time() * 1000), "instance": self.instance, "error": error})
+
+    def _count_rejected(self) -> None:
+        with self._counters_lock:  # off the hot path: only refused calls get here
+            self._rejected += 1
+
+    def _count_fail_open(self) -> None:
+        with self._counters_lock:  # off the hot path: only while the state stream is down
+            self._fail_open_calls += 1
 
     def _trial_gate(self, service: str) -> TrialGate:
         with self._gates_lock:
