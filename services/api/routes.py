@@ -82,6 +82,10 @@ async def operation_metrics(request: web.Request) -> web.Response:
 
 async def fleet_metrics(request: web.Request) -> web.Response:
     """OperationMetrics of every known service in one answer: {"timeframe", "services": {name: data}}."""
+    unknown = sorted(set(request.query) - {"timeframe"})
+    if unknown:
+        raise ApiError(400, errors.VALIDATION_FAILED, "the request is not valid",
+                       [{"field": name, "issue": "is not a known query parameter"} for name in unknown])
     timeframe = validate_timeframe(request.query.get("timeframe"))
     _require_view(request)
     try:
