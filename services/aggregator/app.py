@@ -9,8 +9,8 @@
    metric-rollups (closed minutes) ─► rollup sink ─► metric_rollups (minute, hour, day rows)
    timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
-Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table is
-written, the table's changelog is flushed before offsets are committed, and the fold skips
+Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table's
+changelog records, and those before the batch's events are acked to Faust; the fold skips
 events at or below the offsets its state remembers. Redelivered records are therefore folded
 once, and any output may be repeated but never lost (sinks upsert on natural keys).
 """
@@ -55,17 +55,24 @@ class Publisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                             enable_idempotence=True, linger_ms=2,
-                                            max_batch_size=256 * 1024, compression_type="lz4")
+                                            max_batch_size=256 * 1024)
                 await producer.start()
                 self._producer = producer
             return self._producer
 
-    async def publish(self, messages: list[tuple[str, bytes, bytes, list | None]]) -> None:
+    async def publish(self, messages: list[tuple[str, bytes | None, bytes, list | None]],
+                      partitions: list[int] | None = None) -> None:
+        """Send every message (to the given partitions when named) and wait until Kafka acknowledges all."""
         if not messages:
             return
         producer = await self.producer()
-        futures = [await producer.send(topic, value=value, key=key, headers=headers)
-                   for topic, key, value, headers in messages]
+        send = producer.send
+        if partitions is None:
+            futures = [await send(topic, value=value, key=key, headers=headers)
+                       for topic, key, value, headers in messages]
+        else:
+            futures = [await send(topic, value=value, key=key, headers=headers, partition=partition)
+                       for (topic, key, value, headers), partition in zip(messages, partitions)]
         await asyncio.gather(*futures)
 
     async def stop(self) -> None:
@@ -106,6 +113,8 @@ class Aggregator:
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
         self.sink = PostgresSink(settings.shared.database_url)
         self.deadlines: dict[str, int] = {}
+        # service key -> (the stored record, its decoded state); valid while the record is the same object
+        self._decoded: dict[bytes, tuple[bytes, breaker.BreakerState]] = {}
         self.ticked: dict[str, int] = {}
         self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
         self._wire()
@@ -224,12 +233,17 @@ class Aggregator:
                     metrics.TRANSITIONS.labels(change.service_state["circuit"]["state"]).inc()
         await self.publisher.publish(outgoing)
 
-        # Only after the outputs are acknowledged does the state move on (see module docstring).
-        for change in result.changes:
-            key = change.service.encode()
-            record = dumps(breaker.state_to_record(change.state))
+        # Only after the outputs are acknowledged does the state move on (see module docstring):
+        # the table's changelog records go out through the same producer, to the service's own
+        # partition, and are acknowledged before the events of this batch are acked to Faust.
+        changelog = self.table.changelog_topic.get_topic_name()
+        stored = [(change.service.encode(), dumps(breaker.state_to_record(change.state)))
+                  for change in result.changes]
+        await self.publisher.publish([(changelog, key, record, None) for key, record in stored],
+                                     partitions=[change.partition for change in result.changes])
+        for (key, record), change in zip(stored, result.changes):
             table_data[key] = record
-            self.table.send_changelog(change.partition, key, record)
+            self._decoded[key] = (record, change.state)
             state = change.state
             metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected)
             if self.settings.rollups:
@@ -239,17 +253,28 @@ class Aggregator:
             else:
                 self.deadlines[change.service] = change.next_deadline
 
+        folded_by_topic: dict[str, int] = {}
         for record in records:
-            metrics.EVENTS_FOLDED.labels(record.topic).inc()
+            folded_by_topic[record.topic] = folded_by_topic.get(record.topic, 0) + 1
+        for topic, count in folded_by_topic.items():
+            metrics.EVENTS_FOLDED.labels(topic).inc(count)
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.SERVICES.set(len(table_data))
         self._observe_lag(events)
 
-    @staticmethod
-    def _load(table_data, service: str) -> breaker.BreakerState | None:
-        raw = table_data.get(service.encode())
-        return None if raw is None else breaker.state_from_record(loads(raw))
+    def _load(self, table_data, service: str) -> breaker.BreakerState | None:
+        """The stored state of a service, decoded once per stored record (the fold never mutates it)."""
+        key = service.encode()
+        raw = table_data.get(key)
+        if raw is None:
+            return None
+        cached = self._decoded.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        state = breaker.state_from_record(loads(raw))
+        self._decoded[key] = (raw, state)
+        return state
 
     def _observe_lag(self, events) -> None:
         last: dict = {}

@@ -65,10 +65,14 @@ async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, t
         async with Producer(stack, topics) as producer:
             await configure(stack, producer, FLAPPY, start, worker)
             end = await drive_incidents(producer, FLAPPY, rounds=3, start_ms=start + 10)
+            await wait_for(lambda: incidents_seen(stack, topics, 3), 90, "three incidents per service",
+                           worker=worker)
+            # (the reset is sent once the outcomes are folded: the two topics are not ordered together)
             await producer.commands([command("flappy-a", "breaker.reset",
                                              {"reason": "replay test", "force": True}, issued_at=end)])
             await producer.outcomes([outcome("flappy-a", "success", ts=end + 10)])
-        await wait_for(lambda: incidents_seen(stack, topics, 3), 90, "three incidents per service", worker=worker)
+        await wait_for(lambda: has_total(stack, topics, "flappy-a", 31), 60, "the reset and one more success",
+                       worker=worker)
         await wait_for(lambda: history_count_at_least(database_url, 3 * 3 * 2), 60, "history rows", worker=worker)
         assert len(history_rows(database_url)) >= 18
 
@@ -142,6 +146,11 @@ async def incidents_seen(stack: Stack, prefix: str, count: int, services: list[s
     states = await latest_states(stack, prefix)
     return all(s in states and states[s]["circuit"]["totalIncidents"] >= count
                and states[s]["circuit"]["state"] == "closed" for s in services)
+
+
+async def has_total(stack: Stack, prefix: str, service: str, total: int) -> bool:
+    state = (await latest_states(stack, prefix)).get(service)
+    return state is not None and state["operations"]["total"] == total
 
 
 async def history_count_at_least(database_url: str, count: int) -> bool:

@@ -1,0 +1,219 @@
+"""Aggregator throughput against a raw aiokafka consumer, produce-to-state latency, worker peak memory.
+
+Starts its own Kafka, PostgreSQL and Redis (tests.harness), pre-fills `call-outcomes` with
+FUSEBOX_BENCH_EVENTS outcomes (default 1,000,000) over 1,000 services, then in the same run:
+  1. raw baseline: one aiokafka consumer, getmany + orjson.loads, no processing;
+  2. one `fusebox aggregator` worker folding the same topic (events/s from its own counter);
+  3. produce-to-ServiceState latency at a steady FUSEBOX_BENCH_RATE events/s (default 5,000).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from fusebox.core.topics import ALL_TOPICS
+from fusebox.kafka_admin import ensure_topics
+from fusebox.storage.migrations import apply_migrations
+from tests.harness import free_port, start_stack
+
+EVENTS = int(os.environ.get("FUSEBOX_BENCH_EVENTS", "1000000"))
+SERVICES = [f"bench-svc-{i:04d}" for i in range(1000)]
+RATE = int(os.environ.get("FUSEBOX_BENCH_RATE", "5000"))
+LATENCY_SECONDS = int(os.environ.get("FUSEBOX_BENCH_LATENCY_SECONDS", "20"))
+
+
+def outcome(rng: random.Random, service: str, ts: int) -> bytes:
+    kind = "success" if rng.random() < 0.97 else "failure"
+    return orjson.dumps({"service": service, "outcome": kind, "latencyMs": round(rng.lognormvariate(3, 0.6), 2),
+                         "ts": ts, "eventId": str(uuid.uuid4()), "instance": "bench-1",
+                         "error": None if kind == "success" else "upstream 503"})
+
+
+async def prefill(bootstrap: str, topic: str) -> float:
+    rng = random.Random(1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                                max_batch_size=1024 * 1024, compression_type="lz4")
+    await producer.start()
+    started = time.perf_counter()
+    base = int(time.time() * 1000) + 3_600_000  # ahead of the wall clock: no ticks during the run
+    try:
+        futures = []
+        for i in range(EVENTS):
+            service = SERVICES[i % len(SERVICES)]
+            futures.append(await producer.send(topic, key=service.encode(), value=outcome(rng, service, base + i // 100)))
+            if len(futures) >= 50_000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def raw_consume(bootstrap: str, topic: str) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    count = 0
+    started = time.perf_counter()
+    try:
+        while count < EVENTS:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            for records in batches.values():
+                for record in records:
+                    orjson.loads(record.value)
+                count += len(records)
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - started
+
+
+def folded(port: int) -> float:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("fusebox_aggregator_events_folded_total{"))
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_worker(env: dict, workdir: str, port: int, extra: dict | None = None) -> subprocess.Popen:
+    env = {**env, "FUSEBOX_AGGREGATOR_PORT": str(port),
+           "FUSEBOX_AGGREGATOR_DATA_DIR": os.path.join(workdir, f"data-{port}"),
+           "FUSEBOX_AGGREGATOR_APP_ID": f"bench-agg-{uuid.uuid4().hex[:6]}", **(extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", "error"],
+                            env=env, stdout=open(os.path.join(workdir, f"worker-{port}.log"), "wb"),
+                            stderr=subprocess.STDOUT)
+
+
+def measure_worker(env: dict, workdir: str, extra: dict | None = None) -> tuple[float, float]:
+    """Seconds from the first folded event to the last, and the worker's peak RSS (MiB)."""
+    port = free_port()
+    worker = start_worker(env, workdir, port, extra)
+    try:
+        deadline = time.monotonic() + 1800
+        while folded(port) == 0:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("worker did not start folding")
+            time.sleep(0.05)
+        started = time.perf_counter()
+        while folded(port) < EVENTS:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker stopped at {folded(port)} events")
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        return elapsed, peak_rss_mib(worker.pid)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -> tuple[float, float, int]:
+    """p50/p99 ms from producing an event to the first ServiceState that counts it."""
+    port = free_port()
+    worker = start_worker(env, workdir, port)
+    topic_in, topic_states = prefix + "call-outcomes", prefix + "breaker-states"
+    services = SERVICES[:200]
+    consumer = AIOKafkaConsumer(topic_states, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1)
+    await consumer.start()
+    await producer.start()
+    produced: dict[str, list[tuple[int, float]]] = {s: [] for s in services}
+    totals: dict[str, int] = {}
+    latencies: list[float] = []
+    try:
+        while folded(port) == 0 and worker.poll() is None:
+            await producer.send_and_wait(topic_in, key=b"bench-warmup",
+                                         value=outcome(random.Random(), "bench-warmup", int(time.time() * 1000)))
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)
+
+        async def receive() -> None:
+            async for record in consumer:
+                state = orjson.loads(record.value)
+                service, total = state["service"], state["operations"]["total"]
+                now = time.perf_counter()
+                pending = produced.get(service)
+                while pending and pending[0][0] <= total:
+                    latencies.append((now - pending.pop(0)[1]) * 1000)
+
+        receiver = asyncio.create_task(receive())
+        rng = random.Random(5)
+        interval = 1 / RATE
+        started = time.perf_counter()
+        sent = 0
+        while time.perf_counter() - started < LATENCY_SECONDS:
+            due = int((time.perf_counter() - started) / interval)
+            while sent < due:
+                service = services[sent % len(services)]
+                totals[service] = totals.get(service, 0) + 1
+                await producer.send(topic_in, key=service.encode(),
+                                    value=outcome(rng, service, int(time.time() * 1000)))
+                produced[service].append((totals[service], time.perf_counter()))
+                sent += 1
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(3)
+        receiver.cancel()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        worker.terminate()
+        worker.wait(timeout=60)
+    latencies.sort()
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], len(latencies)
+
+
+def run() -> None:
+    stack = start_stack()
+    workdir = tempfile.mkdtemp(prefix="fusebox-bench-")
+    try:
+        prefix = f"bench{uuid.uuid4().hex[:6]}."
+        asyncio.run(ensure_topics(stack.kafka_bootstrap, prefix, ALL_TOPICS))
+        apply_migrations(stack.database_url)
+        env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix)
+        seconds = asyncio.run(prefill(stack.kafka_bootstrap, prefix + "call-outcomes"))
+        print(f"prefilled {EVENTS:,} outcomes over {len(SERVICES):,} services in {seconds:.1f}s", flush=True)
+
+        raw_s = asyncio.run(raw_consume(stack.kafka_bootstrap, prefix + "call-outcomes"))
+        raw_rate = EVENTS / raw_s
+        print(f"raw aiokafka getmany + orjson.loads: {raw_rate:,.0f} events/s ({raw_s:.1f}s)", flush=True)
+
+        agg_s, peak = measure_worker(env, workdir)
+        agg_rate = EVENTS / agg_s
+        print(f"aggregator (one worker, rollups on): {agg_rate:,.0f} events/s ({agg_s:.1f}s); "
+              f"ratio to raw {agg_rate / raw_rate:.2f}; peak RSS {peak:.0f} MiB", flush=True)
+
+        off_s, off_peak = measure_worker(env, workdir, {"FUSEBOX_ROLLUPS": "off"})
+        off_rate = EVENTS / off_s
+        print(f"aggregator (one worker, rollups off): {off_rate:,.0f} events/s; ratio to raw "
+              f"{off_rate / raw_rate:.2f}; rollups on/off {agg_rate / off_rate:.2f}; peak RSS {off_peak:.0f} MiB",
+              flush=True)
+
+        # The latency run has topics of its own, empty at the start.
+        latency_prefix = f"lat{uuid.uuid4().hex[:6]}."
+        asyncio.run(ensure_topics(stack.kafka_bootstrap, latency_prefix, ALL_TOPICS))
+        p50, p99, n = asyncio.run(steady_latency(stack.kafka_bootstrap, latency_prefix,
+                                                 stack.env(FUSEBOX_TOPIC_PREFIX=latency_prefix), workdir))
+        print(f"produce -> ServiceState at {RATE:,} events/s for {LATENCY_SECONDS}s: p50 {p50:.0f} ms, "
+              f"p99 {p99:.0f} ms ({n:,} events matched)", flush=True)
+    finally:
+        stack.close()
