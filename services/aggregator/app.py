@@ -106,7 +106,7 @@ class Aggregator:
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=settings.max_batch * 2,
             web_enabled=True,
-            web_bind="127.0.0.1",
+            web_bind=settings.web_host,
             web_port=settings.shared.aggregator_port,
             web_in_thread=False,
         )

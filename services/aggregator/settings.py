@@ -39,6 +39,7 @@ class AggregatorSettings:
     sink_batch: int
     history_retention_days: int
     session_timeout_s: float
+    web_host: str
     rollups: bool
     rollup_live_interval_s: float
     rollup_minute_retention_hours: int
@@ -57,6 +58,7 @@ class AggregatorSettings:
             sink_batch=int(_number("FUSEBOX_SINK_BATCH", 1000)),
             history_retention_days=int(_number("FUSEBOX_HISTORY_RETENTION_DAYS", 7)),
             session_timeout_s=_number("FUSEBOX_AGGREGATOR_SESSION_TIMEOUT_MS", 10000) / 1000,
+            web_host=os.environ.get("FUSEBOX_AGGREGATOR_HOST", "127.0.0.1"),
             rollups=_switch("FUSEBOX_ROLLUPS", True),
             rollup_live_interval_s=_number("FUSEBOX_ROLLUP_LIVE_INTERVAL_MS", 1000) / 1000,
             rollup_minute_retention_hours=int(_number("FUSEBOX_ROLLUP_MINUTE_RETENTION_HOURS", 48)),
