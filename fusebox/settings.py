@@ -12,12 +12,32 @@ def _env(name: str, default: str | None) -> str | None:
     return default if value is None or value == "" else value
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer environment variable; a malformed value stops the process naming the variable."""
     raw = _env(name, str(default))
     try:
         return int(raw)  # type: ignore[arg-type]
     except ValueError as exc:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_number(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+
+
+def env_switch(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"{name} must be on or off, got {raw!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +68,8 @@ class Settings:
             topic_prefix=os.environ.get("FUSEBOX_TOPIC_PREFIX", "fusebox."),
             jwt_secret=jwt_secret,
             api_host=_env("FUSEBOX_API_HOST", "127.0.0.1") or "127.0.0.1",
-            api_port=_env_int("FUSEBOX_API_PORT", 8080),
-            aggregator_port=_env_int("FUSEBOX_AGGREGATOR_PORT", 6066),
-            heartbeat_ms=_env_int("FUSEBOX_HEARTBEAT_MS", 5000),
+            api_port=env_int("FUSEBOX_API_PORT", 8080),
+            aggregator_port=env_int("FUSEBOX_AGGREGATOR_PORT", 6066),
+            heartbeat_ms=env_int("FUSEBOX_HEARTBEAT_MS", 5000),
             environment=environment,
         )

@@ -4,28 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from fusebox.settings import Settings
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _switch(name: str, default: bool) -> bool:
-    raw = (os.environ.get(name) or "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("on", "true", "1", "yes"):
-        return True
-    if raw in ("off", "false", "0", "no"):
-        return False
-    raise SystemExit(f"{name} must be on or off, got {raw!r}")
+from fusebox.settings import Settings, env_number, env_switch
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +31,15 @@ class AggregatorSettings:
             shared=shared,
             app_id=os.environ.get("FUSEBOX_AGGREGATOR_APP_ID", f"{shared.topic_prefix}aggregator"),
             data_dir=os.path.abspath(os.environ.get("FUSEBOX_AGGREGATOR_DATA_DIR", ".run/aggregator-data")),
-            flush_interval_s=_number("FUSEBOX_FLUSH_INTERVAL_MS", 100) / 1000,
-            max_batch=int(_number("FUSEBOX_AGGREGATOR_MAX_BATCH", 5000)),
-            tick_interval_s=_number("FUSEBOX_TICK_INTERVAL_MS", 500) / 1000,
-            sink_batch=int(_number("FUSEBOX_SINK_BATCH", 1000)),
-            history_retention_days=int(_number("FUSEBOX_HISTORY_RETENTION_DAYS", 7)),
-            session_timeout_s=_number("FUSEBOX_AGGREGATOR_SESSION_TIMEOUT_MS", 10000) / 1000,
+            flush_interval_s=env_number("FUSEBOX_FLUSH_INTERVAL_MS", 100) / 1000,
+            max_batch=int(env_number("FUSEBOX_AGGREGATOR_MAX_BATCH", 5000)),
+            tick_interval_s=env_number("FUSEBOX_TICK_INTERVAL_MS", 500) / 1000,
+            sink_batch=int(env_number("FUSEBOX_SINK_BATCH", 1000)),
+            history_retention_days=int(env_number("FUSEBOX_HISTORY_RETENTION_DAYS", 7)),
+            session_timeout_s=env_number("FUSEBOX_AGGREGATOR_SESSION_TIMEOUT_MS", 10000) / 1000,
             web_host=os.environ.get("FUSEBOX_AGGREGATOR_HOST", "127.0.0.1"),
-            rollups=_switch("FUSEBOX_ROLLUPS", True),
-            rollup_live_interval_s=_number("FUSEBOX_ROLLUP_LIVE_INTERVAL_MS", 1000) / 1000,
-            rollup_minute_retention_hours=int(_number("FUSEBOX_ROLLUP_MINUTE_RETENTION_HOURS", 48)),
-            rollup_hour_retention_days=int(_number("FUSEBOX_ROLLUP_HOUR_RETENTION_DAYS", 31)),
+            rollups=env_switch("FUSEBOX_ROLLUPS", True),
+            rollup_live_interval_s=env_number("FUSEBOX_ROLLUP_LIVE_INTERVAL_MS", 1000) / 1000,
+            rollup_minute_retention_hours=int(env_number("FUSEBOX_ROLLUP_MINUTE_RETENTION_HOURS", 48)),
+            rollup_hour_retention_days=int(env_number("FUSEBOX_ROLLUP_HOUR_RETENTION_DAYS", 31)),
         )

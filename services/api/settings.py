@@ -1,20 +1,9 @@
 """The gateway's settings: the shared Settings plus the API's own knobs (env vars with defaults)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
-from fusebox.settings import Settings
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+from fusebox.settings import Settings, env_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +44,17 @@ class ApiSettings:
             host=shared.api_host,
             port=shared.api_port,
             heartbeat_ms=shared.heartbeat_ms,
-            command_timeout_ms=_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
-            kafka_send_timeout_ms=_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
-            db_timeout_ms=_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
-            max_body_bytes=_int("FUSEBOX_API_MAX_BODY_BYTES", 64 * 1024),
-            rate_limit_burst=_int("FUSEBOX_API_RATE_LIMIT_BURST", 10),
-            rate_limit_per_minute=_int("FUSEBOX_API_RATE_LIMIT_PER_MINUTE", 30),
-            ws_batch_ms=_int("FUSEBOX_API_WS_BATCH_MS", 150),
-            ws_client_max_pending_bytes=_int("FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES", 4 * 1024 * 1024),
-            ws_resume_buffer=_int("FUSEBOX_API_WS_RESUME_BUFFER", 10_000),
-            breaker_failure_threshold=_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
-            breaker_reset_timeout_ms=_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
+            command_timeout_ms=env_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
+            kafka_send_timeout_ms=env_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
+            db_timeout_ms=env_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
+            max_body_bytes=env_int("FUSEBOX_API_MAX_BODY_BYTES", 64 * 1024),
+            rate_limit_burst=env_int("FUSEBOX_API_RATE_LIMIT_BURST", 10),
+            rate_limit_per_minute=env_int("FUSEBOX_API_RATE_LIMIT_PER_MINUTE", 30),
+            ws_batch_ms=env_int("FUSEBOX_API_WS_BATCH_MS", 150),
+            ws_client_max_pending_bytes=env_int("FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES", 4 * 1024 * 1024),
+            ws_resume_buffer=env_int("FUSEBOX_API_WS_RESUME_BUFFER", 10_000),
+            breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
+            breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
         )
 
     def with_(self, **changes) -> "ApiSettings":
