@@ -10,6 +10,7 @@ exact latency at that rank. Percentiles are never averaged.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -31,13 +32,13 @@ def bins_from_bytes(raw: bytes) -> np.ndarray:
 class MergedMetrics:
     """Counts, latency sum and merged latency histogram of any number of rollup rows."""
 
-    __slots__ = ("requests", "successes", "failures", "latency_sum", "zero", "_parts")
+    __slots__ = ("requests", "successes", "failures", "_latency_sums", "zero", "_parts")
 
     def __init__(self) -> None:
         self.requests = 0
         self.successes = 0
         self.failures = 0
-        self.latency_sum = 0.0
+        self._latency_sums: list[float] = []
         self.zero = 0
         self._parts: list[tuple[int, np.ndarray]] = []
 
@@ -46,12 +47,17 @@ class MergedMetrics:
         self.requests += requests
         self.successes += successes
         self.failures += failures
-        self.latency_sum += latency_sum
+        self._latency_sums.append(latency_sum)
         self.zero += zero
         if not isinstance(bins, np.ndarray):
             bins = bins_from_bytes(bins)
         if len(bins):
             self._parts.append((bin_offset, bins))
+
+    @property
+    def latency_sum(self) -> float:
+        """Exactly rounded (math.fsum), so the order in which rows arrive never changes the average."""
+        return math.fsum(self._latency_sums)
 
     def histogram(self) -> tuple[int, np.ndarray]:
         """The merged dense bins: (offset of the first bin, counts)."""
