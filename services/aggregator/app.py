@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fusebox.core import breaker, rollups
@@ -41,6 +42,8 @@ logger = logging.getLogger("fusebox.aggregator")
 
 TICK_ISSUER = "fusebox-aggregator"
 
+_partitioner = DefaultPartitioner()
+
 
 class Publisher:
     """An idempotent acks=all producer for the aggregator's outputs; `publish` waits for the acks."""
@@ -48,6 +51,7 @@ class Publisher:
     def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
         self._lock = asyncio.Lock()
 
     async def producer(self) -> AIOKafkaProducer:
@@ -62,17 +66,34 @@ class Publisher:
 
     async def publish(self, messages: list[tuple[str, bytes | None, bytes, list | None]],
                       partitions: list[int] | None = None) -> None:
-        """Send every message (to the given partitions when named) and wait until Kafka acknowledges all."""
+        """Send every message and wait until Kafka acknowledges all of them.
+
+        Messages go out as one record batch per topic partition (far cheaper than a send() per
+        record); a keyed message lands where the Java client's murmur2 partitioner puts it, like
+        every other Fusebox producer, unless its partition is given.
+        """
         if not messages:
             return
         producer = await self.producer()
-        send = producer.send
-        if partitions is None:
-            futures = [await send(topic, value=value, key=key, headers=headers)
-                       for topic, key, value, headers in messages]
-        else:
-            futures = [await send(topic, value=value, key=key, headers=headers, partition=partition)
-                       for (topic, key, value, headers), partition in zip(messages, partitions)]
+        builders: dict[tuple[str, int], object] = {}
+        futures = []
+        for index, (topic, key, value, headers) in enumerate(messages):
+            if partitions is not None:
+                partition = partitions[index]
+            else:
+                available = self._partitions.get(topic)
+                if available is None:
+                    available = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+                partition = _partitioner(key, available, available) if key is not None else available[0]
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[(topic, partition)] = producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[(topic, partition)] = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value, headers=headers or [])
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*futures)
 
     async def stop(self) -> None:
