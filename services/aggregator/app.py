@@ -126,8 +126,6 @@ class Aggregator:
             broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=settings.max_batch * 2,
-            broker_max_poll_records=5000,
-            consumer_max_fetch_size=8 * 1024 * 1024,
             web_enabled=True,
             web_bind=settings.web_host,
             web_port=settings.shared.aggregator_port,
