@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
-from aiokafka import AIOKafkaConsumer
 
 from fusebox.core import breaker
 from fusebox.core.codec import dumps_sorted, loads
@@ -30,6 +29,7 @@ from fusebox.core.isotime import parse_iso_ms
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS
 from fusebox.core.validation import ValidationError
 from fusebox.settings import Settings
+from fusebox.topic_reader import read_from_start
 
 from .processor import InputRecord, decode
 from .sinks import PostgresSink
@@ -38,36 +38,6 @@ logger = logging.getLogger("fusebox.aggregator.replay")
 
 FOLD_CHUNK = 5000
 RETENTION_MS = 7 * 24 * 60 * 60 * 1000
-
-
-async def read_topic(bootstrap: str, topic: str):
-    """Yield (partition, offset, key, value) of every record from offset 0 to the end at the start of reading."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    try:
-        assigned = consumer.assignment()
-        while not assigned:
-            await asyncio.sleep(0.05)
-            assigned = consumer.assignment()
-        partitions = sorted(assigned, key=lambda tp: tp.partition)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        for tp in partitions:
-            if ends[tp] <= starts[tp]:
-                continue
-            consumer.seek(tp, starts[tp])
-            consumer.pause(*(other for other in partitions if other != tp))
-            consumer.resume(tp)
-            done = False
-            while not done:
-                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=20000)
-                for record in batches.get(tp, ()):
-                    yield tp.partition, record.offset, record.key, record.value
-                    if record.offset >= ends[tp] - 1:
-                        done = True
-    finally:
-        await consumer.stop()
 
 
 @dataclass
@@ -95,17 +65,18 @@ async def rebuild(settings: Settings) -> Rebuild:
     # Where the live workers placed each command among the outcomes (the last result wins: an
     # earlier one may belong to a fold that a crash undid).
     placement: dict[str, dict[str, int]] = {}
-    async for _p, _o, _k, value in read_topic(bootstrap, COMMAND_RESULTS.name(prefix)):
-        if value is not None:
-            result = loads(value)
+    async for record in read_from_start(bootstrap, COMMAND_RESULTS.name(prefix)):
+        if record.value is not None:
+            result = loads(record.value)
             placement[result["commandId"]] = result.get("appliedAfter", {})
 
     # Commands per service, in log order, each with the outcome offset it follows (-1: before any).
     commands: dict[str, list[tuple[int, tuple[str, int, dict]]]] = defaultdict(list)
     out = Rebuild()
-    async for partition, offset, _key, value in read_topic(bootstrap, BREAKER_COMMANDS.name(prefix)):
+    async for record in read_from_start(bootstrap, BREAKER_COMMANDS.name(prefix)):
+        partition, offset = record.partition, record.offset
         try:
-            body = decode(InputRecord(BREAKER_COMMANDS.suffix, partition, offset, value))
+            body = decode(InputRecord(BREAKER_COMMANDS.suffix, partition, offset, record.value))
         except ValidationError:
             continue
         after = placement.get(body["commandId"])
@@ -123,9 +94,10 @@ async def rebuild(settings: Settings) -> Rebuild:
             out.fold(service, buffers.pop(service, []))
             out.fold(service, [queue.pop(0)[1]])
 
-    async for partition, offset, _key, value in read_topic(bootstrap, CALL_OUTCOMES.name(prefix)):
+    async for record in read_from_start(bootstrap, CALL_OUTCOMES.name(prefix)):
+        partition, offset = record.partition, record.offset
         try:
-            body = decode(InputRecord(CALL_OUTCOMES.suffix, partition, offset, value))
+            body = decode(InputRecord(CALL_OUTCOMES.suffix, partition, offset, record.value))
         except ValidationError:
             continue
         service = body["service"]
@@ -144,11 +116,11 @@ async def rebuild(settings: Settings) -> Rebuild:
 
 async def live_states(settings: Settings) -> dict[str, dict]:
     states: dict[str, dict] = {}
-    async for _p, _o, key, value in read_topic(settings.kafka_bootstrap, BREAKER_STATES.name(settings.topic_prefix)):
-        if value is None:
-            states.pop(key.decode(), None)
+    async for record in read_from_start(settings.kafka_bootstrap, BREAKER_STATES.name(settings.topic_prefix)):
+        if record.value is None:
+            states.pop(record.key.decode(), None)
         else:
-            state = loads(value)
+            state = loads(record.value)
             states[state["service"]] = state
     return states
 

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from fusebox.api.breaker import DependencyBreaker
 from fusebox.core import codec
+from fusebox.topic_reader import assigned_partitions
 
 logger = logging.getLogger("fusebox.api.commands")
 
@@ -104,14 +105,7 @@ class CommandBus:
                 await consumer.stop()
 
     async def _assign_results(self, consumer: AIOKafkaConsumer) -> None:
-        consumer.subscribe([self.results_topic])
-        for _ in range(100):
-            if consumer.assignment():
-                break
-            await asyncio.sleep(0.1)
-        tps = sorted(consumer.assignment())
-        if not tps:
-            raise KafkaError(f"topic {self.results_topic} has no partitions")
+        tps = await assigned_partitions(consumer, self.results_topic)
         for tp in tps:
             if tp in self._next_offsets:
                 consumer.seek(tp, self._next_offsets[tp])

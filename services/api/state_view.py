@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from fusebox.core import codec
+from fusebox.topic_reader import assigned_partitions
 
 logger = logging.getLogger("fusebox.api.state_view")
 
@@ -96,14 +97,7 @@ class StateViewFollower:
                 await consumer.stop()
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        consumer.subscribe([self.topic])
-        for _ in range(100):
-            if consumer.assignment():
-                break
-            await asyncio.sleep(0.1)
-        tps = sorted(consumer.assignment())
-        if not tps:
-            raise KafkaError(f"topic {self.topic} has no partitions")
+        tps = await assigned_partitions(consumer, self.topic)
         for tp in tps:
             if tp in self._next_offsets:
                 consumer.seek(tp, self._next_offsets[tp])

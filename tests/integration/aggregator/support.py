@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from fusebox.core.codec import dumps, loads
+from fusebox.topic_reader import read_from_start
 from tests.harness import Stack, free_port
 
 
@@ -118,30 +119,9 @@ class Producer:
         return len(futures)
 
 
-async def read_topic(stack: Stack, topic: str, timeout_ms: int = 700) -> list:
+async def read_topic(stack: Stack, topic: str) -> list:
     """Every record of a topic from the beginning to its current end."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=4 * 1024 * 1024)
-    await consumer.start()
-    records = []
-    try:
-        partitions = consumer.assignment()
-        while not partitions:
-            await asyncio.sleep(0.05)
-            partitions = consumer.assignment()
-        end = await consumer.end_offsets(list(partitions))
-        remaining = {tp for tp, offset in end.items() if offset > 0}
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        while remaining:
-            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=50000)
-            for tp, batch in batches.items():
-                records.extend(batch)
-                if batch and batch[-1].offset >= end[tp] - 1:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return records
+    return [record async for record in read_from_start(stack.kafka_bootstrap, topic)]
 
 
 async def latest_states(stack: Stack, prefix: str) -> dict[str, dict]:
