@@ -12,21 +12,21 @@ def _env(name: str, default: str | None) -> str | None:
     return default if value is None or value == "" else value
 
 
-def env_int(name: str, default: int) -> int:
-    """An integer environment variable; a malformed value stops the process naming the variable."""
+def _env_parsed(name: str, default, parse, kind: str):
+    """A parsed environment variable; a malformed value stops the process naming the variable."""
     raw = _env(name, str(default))
     try:
-        return int(raw)  # type: ignore[arg-type]
+        return parse(raw)
     except ValueError as exc:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+        raise SystemExit(f"{name} must be {kind}, got {raw!r}") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_parsed(name, default, int, "an integer")
 
 
 def env_number(name: str, default: float) -> float:
-    raw = _env(name, str(default))
-    try:
-        return float(raw)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    return _env_parsed(name, default, float, "a number")
 
 
 def env_switch(name: str, default: bool) -> bool:
