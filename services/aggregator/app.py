@@ -332,10 +332,13 @@ class Aggregator:
     def rescan_deadlines(self) -> None:
         """Rebuild the deadline index from the table: after a rebalance it holds other services."""
         deadlines: dict[str, int] = {}
-        for key, raw in list(self.table.data.items()):
-            deadline = breaker.next_deadline(breaker.state_from_record(loads(raw)))
+        table_data = self.table.data
+        for key in list(table_data.keys()):
+            service = key.decode()
+            state = self._load(table_data, service)
+            deadline = breaker.next_deadline(state) if state is not None else None
             if deadline is not None:
-                deadlines[key.decode()] = deadline
+                deadlines[service] = deadline
         self.deadlines = deadlines
         self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
         metrics.SERVICE_COUNTERS.keep_only({key.decode() for key in self.table.data.keys()})
