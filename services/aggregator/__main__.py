@@ -1,10 +1,20 @@
-"""`fusebox aggregator`: create the topics, then run one Faust worker."""
+"""`fusebox aggregator`: create the topics, then run Faust workers one after the other.
+
+The command supervises its worker: a worker that asks for a restart (exit status 75, after a
+hole in its input delivery) is replaced by a new one, which resumes from the committed offsets.
+Any other exit ends the command with the worker's status. SIGTERM and SIGINT go to the worker.
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,8 +23,12 @@ import faust
 from fusebox.core.topics import ALL_TOPICS
 from fusebox.kafka_admin import ensure_topics
 
-from .app import create_aggregator
+from .app import RESTART_EXIT_CODE, create_aggregator
 from .settings import AggregatorSettings
+
+logger = logging.getLogger("fusebox.aggregator")
+
+WORKER_ENV = "FUSEBOX_AGGREGATOR_WORKER"
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -22,13 +36,52 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"])
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if os.environ.get(WORKER_ENV) == "1":
+        return run_worker(args.loglevel)
     settings = AggregatorSettings.from_env()
     asyncio.run(ensure_topics(settings.shared.kafka_bootstrap, settings.shared.topic_prefix, ALL_TOPICS))
+    return supervise(["--loglevel", args.loglevel])
+
+
+def run_worker(loglevel: str) -> int:
+    settings = AggregatorSettings.from_env()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     aggregator = create_aggregator(settings)
-    worker = faust.Worker(aggregator.app, loglevel=args.loglevel, redirect_stdouts=False)
+    worker = faust.Worker(aggregator.app, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
+
+
+def supervise(worker_args: list[str]) -> int:
+    """Run workers until one exits without asking for a restart; forward stop signals to it."""
+    stopping = False
+    child: subprocess.Popen | None = None
+
+    def forward(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    env = {**os.environ, WORKER_ENV: "1"}
+    while True:
+        child = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", *worker_args], env=env,
+                                 preexec_fn=_stop_with_parent)
+        status = child.wait()
+        if stopping or status != RESTART_EXIT_CODE:
+            return 0 if stopping and status in (0, -signal.SIGTERM, -signal.SIGINT) else status
+        logger.warning("the worker asked for a restart: starting a new one")
+        time.sleep(1.0)
+
+
+def _stop_with_parent() -> None:
+    """In the worker, before exec: Linux sends it SIGTERM if the supervising process dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -33,6 +36,7 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
 
 from . import metrics
+from .delivery import DeliveryCursor, first_offsets
 from .rollup_store import live_row
 from .processor import InputRecord, process
 from .settings import AggregatorSettings
@@ -41,6 +45,7 @@ from .sinks import PostgresSink
 logger = logging.getLogger("fusebox.aggregator")
 
 TICK_ISSUER = "fusebox-aggregator"
+RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: `fusebox aggregator` starts a new worker
 
 _partitioner = DefaultPartitioner()
 
@@ -102,6 +107,33 @@ class Publisher:
             self._producer = None
 
 
+class OffsetsClient:
+    """Committed offsets of the group and first offsets of the log, for partitions of the inputs."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+    async def start(self) -> None:
+        await self._admin.start()
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+        await self._admin.close()
+
+    async def committed(self, group: str, partitions: list) -> dict:
+        offsets = await self._admin.list_consumer_group_offsets(
+            group, partitions=[TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        by_key = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+        return {tp: by_key.get((tp.topic, tp.partition)) for tp in partitions}
+
+    async def log_start(self, partitions: list) -> dict:
+        offsets = await self._consumer.beginning_offsets([TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        by_key = {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
+        return {tp: by_key.get((tp.topic, tp.partition)) for tp in partitions}
+
+
 class Aggregator:
     """Holds the wiring of one worker: the Faust app and the resources its agents share."""
 
@@ -138,6 +170,8 @@ class Aggregator:
         self._decoded: dict[bytes, tuple[bytes, breaker.BreakerState]] = {}
         self.ticked: dict[str, int] = {}
         self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
+        self.cursor = DeliveryCursor()
+        self._offsets_client: OffsetsClient | None = None
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -155,7 +189,7 @@ class Aggregator:
         async def fold_inputs(stream):
             try:
                 async for events in stream.take_events(settings.max_batch, within=settings.flush_interval_s):
-                    await self.fold_events(events)
+                    await self.fold_delivered(events)
             except Exception as exc:
                 # Nothing of the failed batch was committed: stop the worker so that it restarts
                 # from the committed offsets instead of running on without its main agent.
@@ -164,6 +198,9 @@ class Aggregator:
                 raise
             finally:
                 await self.publisher.stop()
+                if self._offsets_client is not None:
+                    await self._offsets_client.stop()
+                    self._offsets_client = None
 
         @app.agent(history, name="history-sink")
         async def history_sink(stream):
@@ -222,6 +259,56 @@ class Aggregator:
             return web.json({"ready": ready}, status=200 if ready else 503)
 
     # ------------------------------------------------------------------ the hot path
+
+    async def fold_delivered(self, events) -> None:
+        """Fold a batch in partition order; a hole in the delivery restarts the worker (see delivery.py)."""
+        generation = self.app.consumer_generation_id
+        if self.cursor.generation != generation:
+            self.cursor.start_generation(generation, await self._first_offsets())
+        admission = self.cursor.admit(events, _position)
+        for event in admission.held_back:
+            # Not folded, so never acknowledged: marked as done for the take buffer only, the
+            # committed offset stays below it and it is read again.
+            event.message.acked = True
+        if admission.holes:
+            # Nothing of this batch is folded or acknowledged. Restarting from the committed offsets
+            # reads the missing records again; what was folded before is skipped by the fold.
+            logger.error("input delivery skipped offsets (partition: expected, arrived) %s; restarting "
+                         "from the committed offsets", admission.holes)
+            self.restart()
+            return
+        if admission.admitted:
+            await self.fold_events(admission.admitted)
+
+    def restart(self) -> None:
+        """Leave at once, like a crash, asking the supervising `fusebox aggregator` for a new worker."""
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(RESTART_EXIT_CODE)
+
+    async def _first_offsets(self) -> dict:
+        """Where each assigned input partition's events must resume in a new generation."""
+        sources = {self.names[CALL_OUTCOMES.suffix]: CALL_OUTCOMES.suffix,
+                   self.names[BREAKER_COMMANDS.suffix]: BREAKER_COMMANDS.suffix}
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in sources]
+        if not assigned:
+            return {}
+        if self._offsets_client is None:
+            client = OffsetsClient(self.settings.shared.kafka_bootstrap)
+            await client.start()
+            self._offsets_client = client
+        committed = await self._offsets_client.committed(self.app.conf.id, assigned)
+        log_start = await self._offsets_client.log_start(assigned)
+        applied: dict = {}
+        by_source = {f"{sources[tp.topic]}:{tp.partition}": tp for tp in assigned}
+        table_data = self.table.data
+        for key in list(table_data.keys()):
+            state = self._load(table_data, key.decode())
+            for source, offset in (state.offsets.items() if state is not None else ()):
+                tp = by_source.get(source)
+                if tp is not None and offset + 1 > applied.get(tp, -1):
+                    applied[tp] = offset + 1
+        return first_offsets(assigned, committed, applied, log_start)
 
     async def fold_events(self, events) -> None:
         started = time.perf_counter()
@@ -359,6 +446,11 @@ class Aggregator:
         except BaseException:
             self.live_dirty.update(services)  # written next time
             raise
+
+
+def _position(event) -> tuple:
+    message = event.message
+    return message.tp, message.offset, message.generation_id
 
 
 def create_aggregator(settings: AggregatorSettings | None = None) -> Aggregator:

@@ -39,7 +39,7 @@ class Worker:
 
     def start(self) -> "Worker":
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", "warn"],
+        self.process = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", os.environ.get("FUSEBOX_TEST_WORKER_LOGLEVEL", "warn")],
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         return self
