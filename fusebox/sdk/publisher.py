@@ -21,14 +21,17 @@ from collections import deque
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from fusebox.core import codec
-from fusebox.record_batches import RecordBatches, partition_for_key
 
 logger = logging.getLogger("fusebox.sdk.publisher")
 
 _dumps = codec.dumps
 _uuid4 = uuid.uuid4
+# The Java client's murmur2 partitioner, as the API's and the aggregator's producers use: call-outcomes
+# stay co-partitioned with breaker-commands.
+_partitioner = DefaultPartitioner()
 
 
 @dataclass(slots=True)
@@ -179,7 +182,8 @@ class Sender:
             # the key -> partition map follows the partition count; bounded for endless service names
             self._partition_count, self._partition_of = len(partitions), {}
         partition_of = self._partition_of
-        batches = RecordBatches(producer)
+        builders: dict[int, object] = {}
+        futures = []
         for outcome in batch:
             if "eventId" not in outcome:  # assigned here, off the caller's path, once: retries keep it
                 outcome["eventId"] = str(uuid4())
@@ -187,10 +191,19 @@ class Sender:
             known = partition_of.get(service)
             if known is None:
                 key = service.encode()
-                known = partition_of[service] = (key, partition_for_key(key, partitions, partitions))
+                known = partition_of[service] = (key, _partitioner(key, partitions, partitions))
             key, partition = known
-            await batches.add(topic, partition, key, dumps(outcome))
-        await batches.send_and_wait()
+            value = dumps(outcome)
+            builder = builders.get(partition)
+            if builder is None:
+                builder = builders[partition] = producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=value) is None:  # full: ship it, start another
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[partition] = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value)
+        for partition, builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        await asyncio.gather(*futures)
 
     def _note_down(self, exc: BaseException) -> None:
         if self.connected:

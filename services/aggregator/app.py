@@ -27,13 +27,13 @@ import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
-from fusebox.record_batches import RecordBatches, partition_for_key
 
 from . import metrics
 from .delivery import DeliveryCursor, first_offsets
@@ -46,6 +46,8 @@ logger = logging.getLogger("fusebox.aggregator")
 
 TICK_ISSUER = "fusebox-aggregator"
 RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: `fusebox aggregator` starts a new worker
+
+_partitioner = DefaultPartitioner()
 
 
 class Publisher:
@@ -78,7 +80,8 @@ class Publisher:
         if not messages:
             return
         producer = await self.producer()
-        batches = RecordBatches(producer)
+        builders: dict[tuple[str, int], object] = {}
+        futures = []
         for index, (topic, key, value, headers) in enumerate(messages):
             if partitions is not None:
                 partition = partitions[index]
@@ -86,9 +89,17 @@ class Publisher:
                 available = self._partitions.get(topic)
                 if available is None:
                     available = self._partitions[topic] = sorted(await producer.partitions_for(topic))
-                partition = partition_for_key(key, available, available) if key is not None else available[0]
-            await batches.add(topic, partition, key, value, headers)
-        await batches.send_and_wait()
+                partition = _partitioner(key, available, available) if key is not None else available[0]
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[(topic, partition)] = producer.create_batch()
+            if builder.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[(topic, partition)] = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value, headers=headers or [])
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        await asyncio.gather(*futures)
 
     async def stop(self) -> None:
         if self._producer is not None:
