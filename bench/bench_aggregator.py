@@ -90,10 +90,20 @@ def folded(port: int) -> float:
 
 
 def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of `fusebox aggregator`: its supervising process plus the worker."""
+    total = 0.0
+    for member in [pid, *descendants(pid)]:
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [grandchild for child in children for grandchild in (child, *descendants(child))]
 
 
 def start_worker(env: dict, workdir: str, port: int, extra: dict | None = None) -> subprocess.Popen:

@@ -18,12 +18,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import faust
-
 from fusebox.core.topics import ALL_TOPICS
 from fusebox.kafka_admin import ensure_topics
 
-from .app import RESTART_EXIT_CODE, create_aggregator
+from .delivery import RESTART_EXIT_CODE
 from .settings import AggregatorSettings
 
 logger = logging.getLogger("fusebox.aggregator")
@@ -44,6 +42,10 @@ def main(argv: Sequence[str] = ()) -> int:
 
 
 def run_worker(loglevel: str) -> int:
+    import faust  # only the worker process loads Faust and the app; the supervisor stays small
+
+    from .app import create_aggregator
+
     settings = AggregatorSettings.from_env()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     aggregator = create_aggregator(settings)

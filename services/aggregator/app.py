@@ -36,7 +36,7 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
 
 from . import metrics
-from .delivery import DeliveryCursor, first_offsets
+from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
 from .rollup_store import live_row
 from .processor import InputRecord, process
 from .settings import AggregatorSettings
@@ -45,7 +45,6 @@ from .sinks import PostgresSink
 logger = logging.getLogger("fusebox.aggregator")
 
 TICK_ISSUER = "fusebox-aggregator"
-RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: `fusebox aggregator` starts a new worker
 
 _partitioner = DefaultPartitioner()
 

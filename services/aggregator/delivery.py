@@ -21,6 +21,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: the worker asks `fusebox aggregator` for a new worker
+
 Event = TypeVar("Event")
 Partition = Hashable
 
