@@ -38,7 +38,7 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
 from . import metrics
 from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
 from .rollup_store import live_row
-from .processor import InputRecord, process
+from .processor import InputRecord, process, source_of
 from .settings import AggregatorSettings
 from .sinks import PostgresSink
 
@@ -122,15 +122,21 @@ class OffsetsClient:
         await self._admin.close()
 
     async def committed(self, group: str, partitions: list) -> dict:
-        offsets = await self._admin.list_consumer_group_offsets(
-            group, partitions=[TopicPartition(tp.topic, tp.partition) for tp in partitions])
-        by_key = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
-        return {tp: by_key.get((tp.topic, tp.partition)) for tp in partitions}
+        offsets = await self._admin.list_consumer_group_offsets(group, partitions=_kafka_partitions(partitions))
+        return _per_partition(partitions, {tp: meta.offset for tp, meta in offsets.items()})
 
     async def log_start(self, partitions: list) -> dict:
-        offsets = await self._consumer.beginning_offsets([TopicPartition(tp.topic, tp.partition) for tp in partitions])
-        by_key = {(tp.topic, tp.partition): offset for tp, offset in offsets.items()}
-        return {tp: by_key.get((tp.topic, tp.partition)) for tp in partitions}
+        return _per_partition(partitions, await self._consumer.beginning_offsets(_kafka_partitions(partitions)))
+
+
+def _kafka_partitions(partitions: list) -> list[TopicPartition]:
+    return [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+
+def _per_partition(partitions: list, found: dict) -> dict:
+    """`found` (keyed by aiokafka's TopicPartition) keyed by the given partitions instead."""
+    by_key = {(tp.topic, tp.partition): value for tp, value in found.items()}
+    return {tp: by_key.get((tp.topic, tp.partition)) for tp in partitions}
 
 
 class Aggregator:
@@ -287,9 +293,8 @@ class Aggregator:
 
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
-        sources = {self.names[CALL_OUTCOMES.suffix]: CALL_OUTCOMES.suffix,
-                   self.names[BREAKER_COMMANDS.suffix]: BREAKER_COMMANDS.suffix}
-        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in sources]
+        inputs = (CALL_OUTCOMES.suffix, BREAKER_COMMANDS.suffix)
+        assigned = [tp for tp in self.app.consumer.assignment() if self.suffix_of.get(tp.topic) in inputs]
         if not assigned:
             return {}
         if self._offsets_client is None:
@@ -299,7 +304,7 @@ class Aggregator:
         committed = await self._offsets_client.committed(self.app.conf.id, assigned)
         log_start = await self._offsets_client.log_start(assigned)
         applied: dict = {}
-        by_source = {f"{sources[tp.topic]}:{tp.partition}": tp for tp in assigned}
+        by_source = {source_of(self.suffix_of[tp.topic], tp.partition): tp for tp in assigned}
         table_data = self.table.data
         for key in list(table_data.keys()):
             state = self._load(table_data, key.decode())

@@ -18,6 +18,11 @@ from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
 from fusebox.core.validation import ValidationError, decode_command, decode_outcome
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
+
+
+def source_of(topic: str, partition: int) -> str:
+    """The key under which a state remembers its last applied offset of one input partition."""
+    return f"{topic}:{partition}"
 COMMAND_SOURCE = BREAKER_COMMANDS.suffix
 
 
@@ -83,7 +88,7 @@ def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.
         if events is None:
             events = by_service[service] = []
             partition_of[service] = record.partition
-        events.append((f"{record.topic}:{record.partition}", record.offset, body))
+        events.append((source_of(record.topic, record.partition), record.offset, body))
 
     for service, events in by_service.items():
         before = load_state(service)

@@ -26,12 +26,12 @@ import psycopg
 from fusebox.core import breaker
 from fusebox.core.codec import dumps_sorted, loads
 from fusebox.core.isotime import parse_iso_ms
-from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS
+from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS, TopicSpec
 from fusebox.core.validation import ValidationError
 from fusebox.settings import Settings
 from fusebox.topic_reader import read_from_start
 
-from .processor import InputRecord, decode
+from .processor import InputRecord, decode, source_of
 from .sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator.replay")
@@ -59,6 +59,16 @@ class Rebuild:
                 self.history[(service, value["seq"])] = value
 
 
+async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec):
+    """(source, offset, decoded body) of every valid record of an input topic, from offset 0."""
+    async for record in read_from_start(bootstrap, spec.name(prefix)):
+        try:
+            body = decode(InputRecord(spec.suffix, record.partition, record.offset, record.value))
+        except ValidationError:
+            continue  # the live worker sent it to the dead-letter topic
+        yield source_of(spec.suffix, record.partition), record.offset, body
+
+
 async def rebuild(settings: Settings) -> Rebuild:
     prefix, bootstrap = settings.topic_prefix, settings.kafka_bootstrap
 
@@ -73,18 +83,13 @@ async def rebuild(settings: Settings) -> Rebuild:
     # Commands per service, in log order, each with the outcome offset it follows (-1: before any).
     commands: dict[str, list[tuple[int, tuple[str, int, dict]]]] = defaultdict(list)
     out = Rebuild()
-    async for record in read_from_start(bootstrap, BREAKER_COMMANDS.name(prefix)):
-        partition, offset = record.partition, record.offset
-        try:
-            body = decode(InputRecord(BREAKER_COMMANDS.suffix, partition, offset, record.value))
-        except ValidationError:
-            continue
+    async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS):
         after = placement.get(body["commandId"])
         if after is None:
             out.pending_commands += 1
             continue
         position = max(after.values(), default=-1)
-        commands[body["service"]].append((position, (f"{BREAKER_COMMANDS.suffix}:{partition}", offset, body)))
+        commands[body["service"]].append((position, (source, offset, body)))
 
     buffers: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
 
@@ -94,16 +99,11 @@ async def rebuild(settings: Settings) -> Rebuild:
             out.fold(service, buffers.pop(service, []))
             out.fold(service, [queue.pop(0)[1]])
 
-    async for record in read_from_start(bootstrap, CALL_OUTCOMES.name(prefix)):
-        partition, offset = record.partition, record.offset
-        try:
-            body = decode(InputRecord(CALL_OUTCOMES.suffix, partition, offset, record.value))
-        except ValidationError:
-            continue
+    async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES):
         service = body["service"]
         apply_commands_up_to(service, offset)
         buffer = buffers[service]
-        buffer.append((f"{CALL_OUTCOMES.suffix}:{partition}", offset, body))
+        buffer.append((source, offset, body))
         if len(buffer) >= FOLD_CHUNK:
             out.fold(service, buffers.pop(service))
 

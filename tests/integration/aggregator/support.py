@@ -39,7 +39,8 @@ class Worker:
 
     def start(self) -> "Worker":
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", os.environ.get("FUSEBOX_TEST_WORKER_LOGLEVEL", "warn")],
+        loglevel = os.environ.get("FUSEBOX_TEST_WORKER_LOGLEVEL", "warn")
+        self.process = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", loglevel],
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         return self
