@@ -1,16 +1,19 @@
 """The aggregator's Faust app: the one place that wires topics, the state table, agents and timers.
 
-    call-outcomes ─┐                        ┌─► breaker-states (one ServiceState per service per batch)
-                   ├─► fold_inputs (batch) ─┼─► command-results, health-history
- breaker-commands ─┘        │               └─► call-outcomes.dlq (bad records, original bytes)
-                            └─► table "breakers" (changelog-backed; holds per-source offsets)
+    call-outcomes ─┐                          ┌─► breaker-states (one ServiceState per service per batch)
+                   ├─► intake ─► fold (batch) ─┼─► command-results, health-history
+ breaker-commands ─┘                  │        └─► call-outcomes.dlq (bad records, original bytes)
+                                      └─► table "breakers" (changelog-backed; holds per-source offsets)
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
    metric-rollups (closed minutes) ─► rollup sink ─► metric_rollups (minute, hour, day rows)
    timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
+The inputs reach the fold in whole fetches through the intake (intake.py), not through Faust
+streams; Faust runs the group, the table's recovery, the sink agents and the timers.
+
 Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table's
-changelog records, and those before the batch's events are acked to Faust; the fold skips
+changelog records, and those before the batch's input offsets are committed; the fold skips
 events at or below the offsets its state remembers. Redelivered records are therefore folded
 once, and any output may be repeated but never lost (sinks upsert on natural keys).
 """
@@ -23,7 +26,6 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
@@ -37,8 +39,9 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
 
 from . import metrics
 from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
+from .intake import AggregatorApp, Fetched, Intake
 from .rollup_store import live_row
-from .processor import InputRecord, process, source_of
+from .processor import InputChunk, process, source_of
 from .settings import AggregatorSettings
 from .sinks import PostgresSink
 
@@ -145,11 +148,11 @@ class Aggregator:
     def __init__(self, settings: AggregatorSettings) -> None:
         self.settings = settings
         prefix = settings.shared.topic_prefix
-        self.names = {spec.suffix: spec.name(prefix) for spec in
+        self.names = names = {spec.suffix: spec.name(prefix) for spec in
                       (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
                        COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)}
         self.suffix_of = {name: suffix for suffix, name in self.names.items()}
-        self.app = faust.App(
+        self.app = AggregatorApp(
             settings.app_id,
             broker=f"kafka://{settings.shared.kafka_bootstrap}",
             store="memory://",
@@ -162,12 +165,15 @@ class Aggregator:
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
-            stream_buffer_maxsize=settings.max_batch * 2,
             web_enabled=True,
             web_bind=settings.web_host,
             web_port=settings.shared.aggregator_port,
             web_in_thread=False,
         )
+        self.inputs = {names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix]}
+        self.intake = self.app.intake = Intake(self.inputs, settings.max_batch, settings.flush_interval_s,
+                                               capacity=settings.max_batch * 2)
+        self._folding = asyncio.Lock()  # held while a batch is folded and committed
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
         self.sink = PostgresSink(settings.shared.database_url)
         self.deadlines: dict[str, int] = {}
@@ -190,14 +196,22 @@ class Aggregator:
         rollup_topic = app.topic(names[METRIC_ROLLUPS.suffix], **raw)
         self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, key_type=bytes, value_type=bytes)
 
-        @app.agent(inputs, name="fold-inputs")
-        async def fold_inputs(stream):
+        app.topics.add(inputs)  # subscribed here; read by the intake, folded by fold_intake
+
+        @app.task
+        async def fold_intake():
             try:
-                async for events in stream.take_events(settings.max_batch, within=settings.flush_interval_s):
-                    await self.fold_delivered(events)
+                while True:
+                    fetched = await self.intake.take()
+                    discards = self.intake.discards
+                    async with self._folding:
+                        if self.intake.discards == discards:  # not taken before a rebalance
+                            await self.fold_fetched(fetched)
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
                 # Nothing of the failed batch was committed: stop the worker so that it restarts
-                # from the committed offsets instead of running on without its main agent.
+                # from the committed offsets instead of running on without its fold.
                 logger.critical("folding failed, stopping the worker: %r", exc, exc_info=True)
                 await app.crash(exc)
                 raise
@@ -206,6 +220,15 @@ class Aggregator:
                 if self._offsets_client is not None:
                     await self._offsets_client.stop()
                     self._offsets_client = None
+
+        @app.on_partitions_revoked.connect
+        async def finish_folding(sender, revoked, **kwargs):
+            # Faust has stopped the flow: drop what waits in the intake (read again from the
+            # committed offsets by whoever owns the partitions next) and let a batch being folded
+            # finish and commit before the partitions change hands.
+            self.intake.discard()
+            async with self._folding:
+                pass
 
         @app.agent(history, name="history-sink")
         async def history_sink(stream):
@@ -265,25 +288,32 @@ class Aggregator:
 
     # ------------------------------------------------------------------ the hot path
 
-    async def fold_delivered(self, events) -> None:
-        """Fold a batch in partition order; a hole in the delivery restarts the worker (see delivery.py)."""
+    async def fold_fetched(self, fetched: list[Fetched]) -> None:
+        """Fold a batch in partition order, then commit its offsets; a hole restarts the worker (delivery.py)."""
         generation = self.app.consumer_generation_id
         if self.cursor.generation != generation:
             self.cursor.start_generation(generation, await self._first_offsets())
-        admission = self.cursor.admit(events, _position)
-        for event in admission.held_back:
-            # Not folded, so never acknowledged: marked as done for the take buffer only, the
-            # committed offset stays below it and it is read again.
-            event.message.acked = True
+        admission = self.cursor.admit(fetched)
+        # Held-back chunks (fetched in an older generation) are neither folded nor committed:
+        # they are read again from the committed offsets.
         if admission.holes:
-            # Nothing of this batch is folded or acknowledged. Restarting from the committed offsets
+            # Nothing of this batch is folded or committed. Restarting from the committed offsets
             # reads the missing records again; what was folded before is skipped by the fold.
             logger.error("input delivery skipped offsets (partition: expected, arrived) %s; restarting "
                          "from the committed offsets", admission.holes)
             self.restart()
             return
         if admission.admitted:
-            await self.fold_events(admission.admitted)
+            await self.fold_chunks(admission.admitted)
+            await self.commit(admission.admitted)
+
+    async def commit(self, folded: list[Fetched]) -> None:
+        """Commit the input offsets of a folded batch (its outputs and states are acknowledged)."""
+        offsets = {}
+        for chunk in folded:
+            offsets[chunk.tp] = max(offsets.get(chunk.tp, 0), chunk.records[-1].offset + 1)
+        # A refused commit (the group is rebalancing) only means these records are read again.
+        await self.app.consumer._commit(offsets)
 
     def restart(self) -> None:
         """Leave at once, like a crash, asking the supervising `fusebox aggregator` for a new worker."""
@@ -314,13 +344,12 @@ class Aggregator:
                     applied[tp] = offset + 1
         return first_offsets(assigned, committed, applied, log_start)
 
-    async def fold_events(self, events) -> None:
+    async def fold_chunks(self, fetched: list[Fetched]) -> None:
         started = time.perf_counter()
         suffix_of = self.suffix_of
-        records = [InputRecord(suffix_of[e.message.topic], e.message.partition, e.message.offset, e.message.value)
-                   for e in events]
+        chunks = [InputChunk(suffix_of[f.tp.topic], f.tp.partition, f.records) for f in fetched]
         table_data = self.table.data
-        result = process(records, lambda service: self._load(table_data, service), self.settings.rollups)
+        result = process(chunks, lambda service: self._load(table_data, service), self.settings.rollups)
 
         names = self.names
         outgoing: list[tuple[str, bytes, bytes, list | None]] = []
@@ -347,7 +376,7 @@ class Aggregator:
 
         # Only after the outputs are acknowledged does the state move on (see module docstring):
         # the table's changelog records go out through the same producer, to the service's own
-        # partition, and are acknowledged before the events of this batch are acked to Faust.
+        # partition, and are acknowledged before the input offsets of this batch are committed.
         changelog = self.table.changelog_topic.get_topic_name()
         stored = [(change.service.encode(), dumps(breaker.state_to_record(change.state)))
                   for change in result.changes]
@@ -366,14 +395,14 @@ class Aggregator:
                 self.deadlines[change.service] = change.next_deadline
 
         folded_by_topic: dict[str, int] = {}
-        for record in records:
-            folded_by_topic[record.topic] = folded_by_topic.get(record.topic, 0) + 1
+        for chunk in chunks:
+            folded_by_topic[chunk.topic] = folded_by_topic.get(chunk.topic, 0) + len(chunk.records)
         for topic, count in folded_by_topic.items():
             metrics.EVENTS_FOLDED.labels(topic).inc(count)
-        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SIZE.observe(sum(folded_by_topic.values()))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.SERVICES.set(len(table_data))
-        self._observe_lag(events)
+        self._observe_lag(fetched)
 
     def _load(self, table_data, service: str) -> breaker.BreakerState | None:
         """The stored state of a service, decoded once per stored record (the fold never mutates it)."""
@@ -388,10 +417,8 @@ class Aggregator:
         self._decoded[key] = (raw, state)
         return state
 
-    def _observe_lag(self, events) -> None:
-        last: dict = {}
-        for event in events:
-            last[event.message.tp] = event.message.offset
+    def _observe_lag(self, fetched: list[Fetched]) -> None:
+        last = {chunk.tp: chunk.records[-1].offset for chunk in fetched}
         consumer = self.app.consumer
         for tp, offset in last.items():
             try:
@@ -450,11 +477,6 @@ class Aggregator:
         except BaseException:
             self.live_dirty.update(services)  # written next time
             raise
-
-
-def _position(event) -> tuple:
-    message = event.message
-    return message.tp, message.offset, message.generation_id
 
 
 def create_aggregator(settings: AggregatorSettings | None = None) -> Aggregator:

@@ -1,8 +1,8 @@
-"""One poll of input records in, per-service states and records to publish out.
+"""One batch of input records in, per-service states and records to publish out.
 
 The shell around the pure fold: decode and validate each record (bad ones become dead letters),
 group by service in log order, fold, and collect what must be published. No I/O happens here;
-the Faust agent does the reading, the publishing and the table writes.
+the worker (app.py) does the reading, the publishing and the table writes.
 
     records ──decode──► (service, source, offset, body) ──fold_batch per service──► states
         │                                                         └──► health-history, command-results
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fusebox.core import breaker
 from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
@@ -20,10 +21,12 @@ from fusebox.core.validation import ValidationError, decode_command, decode_outc
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
 
 
+COMMAND_SOURCE = BREAKER_COMMANDS.suffix
+
+
 def source_of(topic: str, partition: int) -> str:
     """The key under which a state remembers its last applied offset of one input partition."""
     return f"{topic}:{partition}"
-COMMAND_SOURCE = BREAKER_COMMANDS.suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,15 @@ class InputRecord:
     partition: int
     offset: int
     value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputChunk:
+    """Records of one input partition, in offset order (as one fetch returned them)."""
+
+    topic: str  # registry suffix: "call-outcomes" or "breaker-commands"
+    partition: int
+    records: Sequence[Any]  # each with .offset and .value (bytes or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,27 +80,35 @@ def decode(record: InputRecord) -> dict:
     return decode_command(record.value)
 
 
-def process(records: Sequence[InputRecord], load_state: Callable[[str], breaker.BreakerState | None],
+def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.BreakerState | None],
             rollups: bool = True) -> BatchResult:
-    """Fold a poll's records; `load_state` gives a service's stored state (None when new).
+    """Fold a batch of input chunks; `load_state` gives a service's stored state (None when new).
 
     `rollups=False` (FUSEBOX_ROLLUPS=off) folds without per-minute metric rollups.
     """
     result = BatchResult()
     by_service: dict[str, list[tuple[str, int, dict]]] = {}
     partition_of: dict[str, int] = {}
-    for record in records:
-        try:
-            body = decode(record)
-        except ValidationError as exc:
-            result.dead_letters.append(DeadLetter(record, exc.code, exc.message))
-            continue
-        service = body["service"]
-        events = by_service.get(service)
-        if events is None:
-            events = by_service[service] = []
-            partition_of[service] = record.partition
-        events.append((source_of(record.topic, record.partition), record.offset, body))
+    for chunk in chunks:
+        topic, partition = chunk.topic, chunk.partition
+        source = source_of(topic, partition)
+        decode_value = decode_outcome if topic == OUTCOME_SOURCE else decode_command
+        for record in chunk.records:
+            value = record.value
+            try:
+                if value is None:
+                    raise ValidationError("MALFORMED_JSON", "record has no value")
+                body = decode_value(value)
+            except ValidationError as exc:
+                bad = InputRecord(topic, partition, record.offset, value)
+                result.dead_letters.append(DeadLetter(bad, exc.code, exc.message))
+                continue
+            service = body["service"]
+            events = by_service.get(service)
+            if events is None:
+                events = by_service[service] = []
+                partition_of[service] = partition
+            events.append((source, record.offset, body))
 
     for service, events in by_service.items():
         before = load_state(service)

@@ -1,69 +1,97 @@
 """The aggregator folds each input partition in offset order: a batch with a hole is not folded."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 from fusebox.aggregator.delivery import DeliveryCursor, first_offsets
 
 
-def position(event: tuple[str, int, int]) -> tuple[str, int, int]:
-    return event
+class Record(NamedTuple):
+    offset: int
 
 
-def offsets(events) -> list[int]:
-    return [offset for _, offset, _ in events]
+@dataclass
+class Chunk:
+    tp: str
+    generation: int
+    records: list[Record]
 
 
-def test_contiguous_events_from_the_first_offset_are_admitted() -> None:
+def chunk(tp: str, generation: int, *offsets: int) -> Chunk:
+    return Chunk(tp, generation, [Record(offset) for offset in offsets])
+
+
+def test_contiguous_chunks_from_the_first_offset_are_admitted() -> None:
     cursor = DeliveryCursor()
     cursor.start_generation(1, {"p0": 10, "p1": None})
-    batch = [("p0", 10, 1), ("p1", 3, 1), ("p0", 11, 1), ("p1", 4, 1)]
-    admission = cursor.admit(batch, position)
+    batch = [chunk("p0", 1, 10, 11), chunk("p1", 1, 3, 4), chunk("p0", 1, 12)]
+    admission = cursor.admit(batch)
     assert admission.admitted == batch
     assert admission.held_back == [] and admission.holes == {}
-    assert cursor.next_offset == {"p0": 12, "p1": 5}
+    assert cursor.next_offset == {"p0": 13, "p1": 5}
 
 
-def test_a_hole_holds_back_the_rest_of_its_partition() -> None:
+def test_a_hole_between_chunks_holds_back_the_rest_of_its_partition() -> None:
     cursor = DeliveryCursor()
     cursor.start_generation(2, {"p0": 0, "p1": 0})
-    cursor.admit([("p0", 0, 2), ("p0", 1, 2)], position)
-    # offsets 2 and 3 of p0 never arrive; 4 does, then 2 arrives late in the same batch
-    admission = cursor.admit([("p0", 4, 2), ("p1", 0, 2), ("p0", 2, 2), ("p0", 5, 2)], position)
+    cursor.admit([chunk("p0", 2, 0, 1)])
+    # offsets 2 and 3 of p0 never arrive; 4 and 5 do, then 2 arrives late in the same batch
+    late = chunk("p0", 2, 2)
+    admission = cursor.admit([chunk("p0", 2, 4, 5), chunk("p1", 2, 0), late])
     assert admission.holes == {"p0": (2, 4)}
-    assert admission.admitted == [("p1", 0, 2)]
-    assert offsets(admission.held_back) == [4, 2, 5]
+    assert admission.admitted == [chunk("p1", 2, 0)]
+    assert admission.held_back == [chunk("p0", 2, 4, 5), late]
     assert cursor.next_offset["p0"] == 2
 
 
-def test_a_first_event_past_the_first_offset_is_a_hole() -> None:
+def test_a_hole_inside_a_chunk_is_found() -> None:
+    cursor = DeliveryCursor()
+    cursor.start_generation(1, {"p0": 5})
+    admission = cursor.admit([chunk("p0", 1, 5, 6, 9, 10)])
+    assert admission.admitted == [] and admission.holes == {"p0": (7, 9)}
+    assert cursor.next_offset["p0"] == 5
+
+
+def test_a_first_record_past_the_first_offset_is_a_hole() -> None:
     cursor = DeliveryCursor()
     cursor.start_generation(3, {"p0": 100})
-    admission = cursor.admit([("p0", 105, 3)], position)
+    admission = cursor.admit([chunk("p0", 3, 105, 106)])
     assert admission.admitted == [] and admission.holes == {"p0": (100, 105)}
+
+
+def test_a_partition_without_a_known_first_offset_starts_where_it_is_read() -> None:
+    cursor = DeliveryCursor()
+    cursor.start_generation(1, {})
+    assert cursor.admit([chunk("p0", 1, 40, 41)]).holes == {}
+    assert cursor.admit([chunk("p0", 1, 43)]).holes == {"p0": (42, 43)}
 
 
 def test_redeliveries_below_the_expected_offset_are_admitted_for_the_fold_to_skip() -> None:
     cursor = DeliveryCursor()
     cursor.start_generation(1, {"p0": 7})
-    cursor.admit([("p0", 7, 1), ("p0", 8, 1)], position)
-    admission = cursor.admit([("p0", 7, 1), ("p0", 8, 1), ("p0", 9, 1)], position)
-    assert offsets(admission.admitted) == [7, 8, 9] and admission.holes == {}
+    cursor.admit([chunk("p0", 1, 7, 8)])
+    admission = cursor.admit([chunk("p0", 1, 7, 8, 9)])
+    assert admission.admitted == [chunk("p0", 1, 7, 8, 9)] and admission.holes == {}
+    assert cursor.next_offset["p0"] == 10
+    assert cursor.admit([chunk("p0", 1, 8)]).admitted == [chunk("p0", 1, 8)]
     assert cursor.next_offset["p0"] == 10
 
 
-def test_events_fetched_in_an_older_generation_are_held_back() -> None:
+def test_chunks_fetched_in_an_older_generation_are_held_back() -> None:
     cursor = DeliveryCursor()
     cursor.start_generation(4, {"p0": 0})
-    admission = cursor.admit([("p0", 0, 3), ("p0", 0, 4)], position)
-    assert admission.held_back == [("p0", 0, 3)] and admission.admitted == [("p0", 0, 4)]
+    admission = cursor.admit([chunk("p0", 3, 0, 1), chunk("p0", 4, 0, 1)])
+    assert admission.held_back == [chunk("p0", 3, 0, 1)] and admission.admitted == [chunk("p0", 4, 0, 1)]
     assert admission.holes == {}
 
 
 def test_a_new_generation_starts_from_its_own_first_offsets() -> None:
     cursor = DeliveryCursor()
     cursor.start_generation(1, {"p0": 0})
-    cursor.admit([("p0", 0, 1), ("p0", 1, 1)], position)
+    cursor.admit([chunk("p0", 1, 0, 1)])
     cursor.start_generation(2, {"p0": 50})
-    assert offsets(cursor.admit([("p0", 50, 2)], position).admitted) == [50]
+    assert cursor.admit([chunk("p0", 2, 50)]).admitted == [chunk("p0", 2, 50)]
 
 
 def test_the_first_offset_is_the_furthest_known_one() -> None:

@@ -1,0 +1,159 @@
+"""Input records reach the fold in whole fetches, below Faust's per-event streams.
+
+Faust's stream path costs about 100 µs per record (a Message object, a task per delivery, an
+Event, a channel queue, an ack): far more than folding the record. For the two input topics the
+worker's consumer therefore hands each fetch to an `Intake` as aiokafka returned it, one list of
+records per partition, and the fold takes them in batches. Faust still runs everything else: the
+consumer group and its assignment, recovery of the state table from its changelog, the sink
+agents on the output topics, the timers and the web views.
+
+    aiokafka fetch ─► IntakeConsumer.getmany ─┬─ call-outcomes, breaker-commands ─► Intake ─► fold
+                                              └─ every other topic ─► Faust's conductor and streams
+
+Faust's acks never see these records, so the fold commits their offsets itself, after a batch's
+outputs and states are acknowledged (see `Aggregator.fold_fetched`).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+
+@dataclass(slots=True)
+class Fetched:
+    """The records of one input partition from one fetch, in offset order."""
+
+    tp: Any  # faust TP (topic, partition)
+    generation: int  # the consumer generation the fetch was made in
+    records: Sequence[Any]  # aiokafka ConsumerRecords: .offset, .value
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class Intake:
+    """A bounded FIFO of fetches between the consumer's fetch loop and the fold.
+
+    `take` returns once `max_batch` records are waiting or the oldest waiting record has waited
+    `flush_interval_s`, so a state change is published at most one interval after it arrives, and
+    under load every service's events of a whole batch are folded together. `put` waits while
+    `capacity` records are waiting: the fetch loop slows down to the fold's pace.
+    """
+
+    def __init__(self, topics: set[str], max_batch: int, flush_interval_s: float, capacity: int) -> None:
+        self.topics = topics
+        self.max_batch = max_batch
+        self.flush_interval_s = flush_interval_s
+        self.capacity = max(capacity, max_batch)
+        self._waiting: deque[Fetched] = deque()
+        self._count = 0
+        self._changed = asyncio.Event()
+        self.discards = 0  # how many times the waiting fetches were dropped
+
+    def __len__(self) -> int:
+        return self._count
+
+    async def put(self, fetched: list[Fetched], still_current: Callable[[], bool]) -> bool:
+        """Queue fetched chunks once there is room; drop them if they stop being current meanwhile."""
+        while self._count >= self.capacity:
+            await self._wait_change()
+            if not still_current():
+                return False
+        for item in fetched:
+            self._waiting.append(item)
+            self._count += len(item.records)
+        self._changed.set()
+        return True
+
+    async def take(self) -> list[Fetched]:
+        while True:
+            if self._waiting:
+                if self._count >= self.max_batch:
+                    break
+                remaining = self._waiting[0].arrived + self.flush_interval_s - time.monotonic()
+                if remaining <= 0:
+                    break
+                await self._wait_change(remaining)
+            else:
+                await self._wait_change()
+        taken: list[Fetched] = []
+        count = 0
+        while self._waiting and (not taken or count + len(self._waiting[0].records) <= self.max_batch):
+            item = self._waiting.popleft()
+            taken.append(item)
+            count += len(item.records)
+        self._count -= count
+        self._changed.set()
+        return taken
+
+    def discard(self) -> int:
+        """Drop every waiting fetch (a rebalance: they are read again from the committed offsets)."""
+        dropped, self._count = self._count, 0
+        self._waiting.clear()
+        self.discards += 1
+        self._changed.set()
+        return dropped
+
+    async def _wait_change(self, timeout: float | None = None) -> None:
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+
+class IntakeConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, with the input topics' records sent to the app's `Intake`."""
+
+    async def getmany(self, timeout: float) -> AsyncIterator:
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            # As Faust does: records fetched while the flow is stopped are read again after a seek.
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning("exception performing seek when flow not active %r", exc)
+            return
+        intake: Intake = self.app.intake
+        fetched: list[Fetched] = []
+        others = {}
+        buffered = self._buffered_partitions
+        for tp, tp_records in records.items():
+            if active_partitions is not None and tp not in active_partitions and tp not in buffered:
+                continue
+            if tp.topic in intake.topics:
+                if tp_records:
+                    fetched.append(Fetched(tp, generation_id, tp_records))
+            else:
+                others[tp] = tp_records
+        if fetched:
+            # A rebalance stops the flow and discards the intake; what was fetched before it is
+            # read again from the committed offsets, so it must not slip in afterwards.
+            await intake.put(fetched, lambda: self.flow_active and self.app.consumer_generation_id == generation_id)
+        to_message = self._to_message
+        for tp, record in self.scheduler.iterate(others):
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                break
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            yield tp, to_message(tp, record)
+
+
+class IntakeTransport(faust_aiokafka.Transport):
+    Consumer = IntakeConsumer
+
+
+class AggregatorApp(faust.App):
+    """A Faust app whose consumer feeds the input topics to `self.intake` (set before it starts)."""
+
+    intake: Intake
+
+    def _new_transport(self):
+        return IntakeTransport(self.conf.broker_consumer, self)
