@@ -20,7 +20,7 @@ from fusebox.core.validation import decode_outcome
 EVENTS = 240_000
 SERVICES = 1_000
 POLL_SIZES = (500, 5_000, 20_000)
-REPRESENTATIVE_POLL = 5_000  # the aggregator's default batch (FUSEBOX_AGGREGATOR_MAX_BATCH)
+REPRESENTATIVE_POLL = 5_000  # the poll size the fold target is stated for (5 events per service per poll)
 ROUNDS = 5
 T0 = 1_764_194_400_000
 

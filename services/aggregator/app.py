@@ -7,6 +7,7 @@
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
    metric-rollups (closed minutes) ─► rollup sink ─► metric_rollups (minute, hour, day rows)
+     (the sinks read through a consumer group of their own: sink_feed.py)
    timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
 The inputs reach the fold in whole fetches through the intake (intake.py), not through Faust
@@ -43,6 +44,7 @@ from .intake import AggregatorApp, Fetched, Intake
 from .rollup_store import live_row
 from .processor import InputChunk, process, source_of
 from .settings import AggregatorSettings
+from .sink_feed import SinkFeed
 from .sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator")
@@ -59,6 +61,7 @@ class Publisher:
         self._bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, list[int]] = {}
+        self._partition_of: dict[tuple[str, bytes], int] = {}  # murmur2 in Python is dear; keys are services
         self._lock = asyncio.Lock()
 
     async def producer(self) -> AIOKafkaProducer:
@@ -88,10 +91,14 @@ class Publisher:
             if partitions is not None:
                 partition = partitions[index]
             else:
-                available = self._partitions.get(topic)
-                if available is None:
-                    available = self._partitions[topic] = sorted(await producer.partitions_for(topic))
-                partition = _partitioner(key, available, available) if key is not None else available[0]
+                partition = self._partition_of.get((topic, key))
+                if partition is None:
+                    available = self._partitions.get(topic)
+                    if available is None:
+                        available = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+                    partition = _partitioner(key, available, available) if key is not None else available[0]
+                    if key is not None:
+                        self._partition_of[(topic, key)] = partition
             builder = builders.get((topic, partition))
             if builder is None:
                 builder = builders[(topic, partition)] = producer.create_batch()
@@ -176,6 +183,11 @@ class Aggregator:
         self._folding = asyncio.Lock()  # held while a batch is folded and committed
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
         self.sink = PostgresSink(settings.shared.database_url)
+        self.sink_feed = SinkFeed(settings.shared.kafka_bootstrap, f"{settings.app_id}-sinks", {
+            names[HEALTH_HISTORY.suffix]: self.sink.write_history,
+            names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
+            names[METRIC_ROLLUPS.suffix]: lambda values: self.sink.write_rollups([loads(v) for v in values]),
+        }, batch=settings.sink_batch)
         self.deadlines: dict[str, int] = {}
         # service key -> (the stored record, its decoded state); valid while the record is the same object
         self._decoded: dict[bytes, tuple[bytes, breaker.BreakerState]] = {}
@@ -191,9 +203,6 @@ class Aggregator:
         app, names, settings = self.app, self.names, self.settings
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         inputs = app.topic(names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix], **raw)
-        history = app.topic(names[HEALTH_HISTORY.suffix], **raw)
-        results = app.topic(names[COMMAND_RESULTS.suffix], **raw)
-        rollup_topic = app.topic(names[METRIC_ROLLUPS.suffix], **raw)
         self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, key_type=bytes, value_type=bytes)
 
         app.topics.add(inputs)  # subscribed here; read by the intake, folded by fold_intake
@@ -230,20 +239,16 @@ class Aggregator:
             async with self._folding:
                 pass
 
-        @app.agent(history, name="history-sink")
-        async def history_sink(stream):
-            async for values in stream.take(settings.sink_batch, within=0.5):
-                await self.sink.write_history([loads(v) for v in values if v is not None])
-
-        @app.agent(results, name="config-projection")
-        async def config_projection(stream):
-            async for values in stream.take(settings.sink_batch, within=0.5):
-                await self.sink.write_configs([loads(v) for v in values if v is not None])
-
-        @app.agent(rollup_topic, name="rollup-sink")
-        async def rollup_sink(stream):
-            async for values in stream.take(settings.sink_batch, within=0.5):
-                await self.sink.write_rollups([loads(v) for v in values if v is not None])
+        @app.task
+        async def feed_sinks():
+            try:
+                await self.sink_feed.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.critical("the PostgreSQL sinks failed, stopping the worker: %r", exc, exc_info=True)
+                await app.crash(exc)
+                raise
 
         @app.timer(interval=settings.rollup_live_interval_s)
         async def write_live_rollups():

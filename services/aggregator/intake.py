@@ -130,8 +130,8 @@ class IntakeConsumer(faust_aiokafka.Consumer):
             if active_partitions is not None and tp not in active_partitions and tp not in buffered:
                 continue
             if tp.topic in intake.topics:
-                if tp_records:
-                    fetched.append(Fetched(tp, generation_id, tp_records))
+                step = intake.max_batch  # a fetch of compressed batches can hold far more records
+                fetched += [Fetched(tp, generation_id, tp_records[i:i + step]) for i in range(0, len(tp_records), step)]
             else:
                 others[tp] = tp_records
         if fetched:

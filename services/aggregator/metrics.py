@@ -15,7 +15,7 @@ DEAD_LETTERS = Counter("fusebox_aggregator_dead_letters_total", "Records sent to
 TRANSITIONS = Counter("fusebox_aggregator_circuit_transitions_total", "Circuit state changes",
                       ["to_state"], registry=REGISTRY)
 BATCH_SIZE = Histogram("fusebox_aggregator_batch_size", "Records per folded batch", registry=REGISTRY,
-                       buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000))
+                       buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000))
 BATCH_SECONDS = Histogram("fusebox_aggregator_batch_seconds", "Time to fold and publish one batch",
                           registry=REGISTRY)
 STATES_PUBLISHED = Counter("fusebox_aggregator_states_published_total", "ServiceState records published",

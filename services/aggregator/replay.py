@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from fusebox.core import breaker
-from fusebox.core.codec import dumps_sorted, loads
+from fusebox.core.codec import dumps, dumps_sorted, loads
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS, TopicSpec
 from fusebox.core.validation import ValidationError
@@ -161,7 +161,7 @@ async def run(settings: Settings, write_history: bool) -> int:
     if write_history:
         sink = PostgresSink(settings.database_url)
         try:
-            await sink.write_history(list(rebuilt.history.values()))
+            await sink.write_history([dumps(entry) for entry in rebuilt.history.values()])
         finally:
             await sink.close()
     since_ms = int(time.time() * 1000) - RETENTION_MS

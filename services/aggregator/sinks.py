@@ -11,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from fusebox.core.isotime import parse_iso_ms
@@ -21,9 +20,15 @@ from .metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
+# One statement per batch: PostgreSQL takes the HealthHistoryEntry documents as they are on the
+# topic and extracts the columns itself; a redelivered entry within the batch counts once (the last).
 UPSERT_HISTORY = """
 INSERT INTO circuit_breaker_history (service_name, seq, timestamp, status, duration_ms, incidents, metrics)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+SELECT DISTINCT ON (e->>'service', (e->>'seq')::bigint)
+       e->>'service', (e->>'seq')::bigint, (e->>'timestamp')::timestamptz AT TIME ZONE 'UTC', e->>'status',
+       (e->>'duration')::bigint, COALESCE((e->>'incidents')::integer, 0), COALESCE(e->'metrics', '{}'::jsonb)
+FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS entries(e, n)
+ORDER BY e->>'service', (e->>'seq')::bigint, n DESC
 ON CONFLICT (service_name, seq) DO UPDATE SET
     timestamp = EXCLUDED.timestamp, status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms,
     incidents = EXCLUDED.incidents, metrics = EXCLUDED.metrics
@@ -41,16 +46,6 @@ WHERE circuit_breaker_config.updated_at <= EXCLUDED.updated_at
 """
 
 DELETE_EXPIRED_HISTORY = "DELETE FROM circuit_breaker_history WHERE timestamp < %s"
-
-
-def utc_naive(iso: str) -> datetime:
-    """The history table's TIMESTAMP column holds UTC without a zone, as the seed's migration defines it."""
-    return datetime.fromtimestamp(parse_iso_ms(iso) / 1000, tz=timezone.utc).replace(tzinfo=None)
-
-
-def history_row(entry: dict) -> tuple:
-    return (entry["service"], entry["seq"], utc_naive(entry["timestamp"]), entry["status"],
-            entry["duration"], entry.get("incidents", 0), Jsonb(entry.get("metrics", {})))
 
 
 def config_row(result: dict) -> tuple:
@@ -80,11 +75,12 @@ class PostgresSink:
             await self._pool.close()
             self._opened = False
 
-    async def write_history(self, entries: Sequence[dict]) -> None:
+    async def write_history(self, entries: Sequence[bytes | str]) -> None:
+        """Upsert HealthHistoryEntry documents, JSON-encoded as on the health-history topic."""
         if entries:
-            rows = [history_row(e) for e in entries]
-            await self._retrying("history", lambda: self._executemany(UPSERT_HISTORY, rows))
-            HISTORY_ROWS.inc(len(rows))
+            documents = "[" + ",".join(e.decode() if isinstance(e, bytes) else e for e in entries) + "]"
+            await self._retrying("history", lambda: self._execute(UPSERT_HISTORY, (documents,)))
+            HISTORY_ROWS.inc(len(entries))
 
     async def write_configs(self, results: Sequence[dict]) -> None:
         rows = [config_row(r) for r in results
@@ -119,6 +115,10 @@ class PostgresSink:
     async def _in_transaction(self, work, *args):
         async with self._pool.connection() as conn:  # commits when the block ends without an error
             return await work(conn, *args)
+
+    async def _execute(self, sql: str, params: tuple) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(sql, params)
 
     async def _executemany(self, sql: str, rows: list[tuple]) -> None:
         async with self._pool.connection() as conn:
