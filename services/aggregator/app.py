@@ -1,4 +1,4 @@
-"""The aggregator's Faust app: the one place that wires topics, the state table, agents and timers.
+"""The aggregator's Faust app: the one place that wires topics, the state table, the fold, sinks and timers.
 
     call-outcomes ─┐                          ┌─► breaker-states (one ServiceState per service per batch)
                    ├─► intake ─► fold (batch) ─┼─► command-results, health-history
@@ -11,7 +11,7 @@
    timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
 The inputs reach the fold in whole fetches through the intake (intake.py), not through Faust
-streams; Faust runs the group, the table's recovery, the sink agents and the timers.
+streams; Faust runs the group, the table's recovery and the timers.
 
 Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table's
 changelog records, and those before the batch's input offsets are committed; the fold skips
@@ -150,7 +150,7 @@ def _per_partition(partitions: list, found: dict) -> dict:
 
 
 class Aggregator:
-    """Holds the wiring of one worker: the Faust app and the resources its agents share."""
+    """Holds the wiring of one worker: the Faust app and the resources its tasks share."""
 
     def __init__(self, settings: AggregatorSettings) -> None:
         self.settings = settings

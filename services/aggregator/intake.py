@@ -4,11 +4,12 @@ Faust's stream path costs about 100 µs per record (a Message object, a task per
 Event, a channel queue, an ack): far more than folding the record. For the two input topics the
 worker's consumer therefore hands each fetch to an `Intake` as aiokafka returned it, one list of
 records per partition, and the fold takes them in batches. Faust still runs everything else: the
-consumer group and its assignment, recovery of the state table from its changelog, the sink
-agents on the output topics, the timers and the web views.
+consumer group and its assignment, recovery of the state table from its changelog, the timers and
+the web views. (The PostgreSQL sinks read the output topics through a group of their own:
+sink_feed.py.)
 
     aiokafka fetch ─► IntakeConsumer.getmany ─┬─ call-outcomes, breaker-commands ─► Intake ─► fold
-                                              └─ every other topic ─► Faust's conductor and streams
+                                              └─ the table's changelog ─► Faust's recovery
 
 Faust's acks never see these records, so the fold commits their offsets itself, after a batch's
 outputs and states are acknowledged (see `Aggregator.fold_fetched`).
