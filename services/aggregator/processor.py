@@ -89,10 +89,12 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
     result = BatchResult()
     by_service: dict[str, list[tuple[str, int, dict]]] = {}
     partition_of: dict[str, int] = {}
+    commanded: set[str] = set()  # services with commands in this batch
     for chunk in chunks:
         topic, partition = chunk.topic, chunk.partition
         source = source_of(topic, partition)
-        decode_value = decode_outcome if topic == OUTCOME_SOURCE else decode_command
+        is_command = topic != OUTCOME_SOURCE
+        decode_value = decode_command if is_command else decode_outcome
         for record in chunk.records:
             value = record.value
             try:
@@ -109,12 +111,17 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
                 events = by_service[service] = []
                 partition_of[service] = partition
             events.append((source, record.offset, body))
+            if is_command:
+                commanded.add(service)
 
     for service, events in by_service.items():
         before = load_state(service)
         if before is None:
             before = breaker.new_state(service)
-        after, emitted = fold_in_command_order(before, events, rollups)
+        if service in commanded:
+            after, emitted = fold_in_command_order(before, events, rollups)
+        else:
+            after, emitted = breaker.fold_batch(before, events, rollups)
         result.folded += len(events)
         for topic, value in emitted:
             result.emitted.append((topic, service, value))
