@@ -202,7 +202,9 @@ class Aggregator:
     def _wire(self) -> None:
         app, names, settings = self.app, self.names, self.settings
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        inputs = app.topic(names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix], **raw)
+        # acks=False: Faust neither tracks nor commits these records (the fold commits them), and
+        # its stream-liveness checks do not watch partitions that no Faust stream reads.
+        inputs = app.topic(names[CALL_OUTCOMES.suffix], names[BREAKER_COMMANDS.suffix], acks=False, **raw)
         self.table = app.Table("breakers", partitions=CALL_OUTCOMES.partitions, key_type=bytes, value_type=bytes)
 
         app.topics.add(inputs)  # subscribed here; read by the intake, folded by fold_intake
