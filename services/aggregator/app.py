@@ -227,10 +227,7 @@ class Aggregator:
                 await app.crash(exc)
                 raise
             finally:
-                await self.publisher.stop()
-                if self._offsets_client is not None:
-                    await self._offsets_client.stop()
-                    self._offsets_client = None
+                await asyncio.shield(self._close_clients())  # even when the worker cancels again
 
         @app.on_partitions_revoked.connect
         async def finish_folding(sender, revoked, **kwargs):
@@ -322,6 +319,12 @@ class Aggregator:
         # A refused commit (the group is rebalancing) only means these records are read again.
         await self.app.consumer._commit(offsets)
 
+    async def _close_clients(self) -> None:
+        await self.publisher.stop()
+        if self._offsets_client is not None:
+            client, self._offsets_client = self._offsets_client, None
+            await client.stop()
+
     def restart(self) -> None:
         """Leave at once, like a crash, asking the supervising `fusebox aggregator` for a new worker."""
         for handler in logging.getLogger().handlers:
@@ -363,7 +366,8 @@ class Aggregator:
         for record_dlq in result.dead_letters:
             rec = record_dlq.record
             metrics.DEAD_LETTERS.labels(rec.topic, record_dlq.code).inc()
-            outgoing.append((names[CALL_OUTCOMES_DLQ.suffix], None, rec.value or b"", [
+            # Keyed as the source record was, so dead letters spread over the DLQ's partitions.
+            outgoing.append((names[CALL_OUTCOMES_DLQ.suffix], rec.key, rec.value or b"", [
                 ("fusebox.error.code", record_dlq.code.encode()),
                 ("fusebox.error.message", record_dlq.message.encode()[:1000]),
                 ("fusebox.source.topic", names[rec.topic].encode()),

@@ -35,6 +35,7 @@ class InputRecord:
     partition: int
     offset: int
     value: bytes | None
+    key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class InputChunk:
 
     topic: str  # registry suffix: "call-outcomes" or "breaker-commands"
     partition: int
-    records: Sequence[Any]  # each with .offset and .value (bytes or None)
+    records: Sequence[Any]  # each with .offset, .key and .value (bytes or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
                     raise ValidationError("MALFORMED_JSON", "record has no value")
                 body = decode_value(value)
             except ValidationError as exc:
-                bad = InputRecord(topic, partition, record.offset, value)
+                bad = InputRecord(topic, partition, record.offset, value, record.key)
                 result.dead_letters.append(DeadLetter(bad, exc.code, exc.message))
                 continue
             service = body["service"]

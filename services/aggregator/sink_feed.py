@@ -15,11 +15,12 @@ the writes are upserts on natural keys, so that repeats nothing.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
+from aiokafka.errors import KafkaError
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
@@ -47,7 +48,7 @@ class SinkFeed:
                 if fetched:
                     await self._write(consumer, fetched)
         finally:
-            await consumer.stop()
+            await asyncio.shield(consumer.stop())  # leave the group cleanly even when cancelled again
 
     async def _write(self, consumer: AIOKafkaConsumer, fetched: Mapping) -> None:
         by_topic: dict[str, list[bytes]] = {}
@@ -60,5 +61,5 @@ class SinkFeed:
         offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
         try:
             await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError, RebalanceInProgressError) as exc:
-            logger.info("sink offsets not committed (%s); the batch is read again and upserted again", exc)
+        except KafkaError as exc:  # a rebalance or a broker away: whoever reads next upserts them again
+            logger.warning("sink offsets not committed (%r); the batch will be read and upserted again", exc)

@@ -109,6 +109,7 @@ async def test_malformed_and_invalid_events_go_to_the_dlq_and_good_ones_around_t
     assert sorted(r.value for r in dead) == sorted([b"{not json", b'{"service": "inventory", "outcome": "maybe"}'])
     codes = sorted(dict(r.headers)["fusebox.error.code"] for r in dead)
     assert codes == [b"MALFORMED_JSON", b"VALIDATION_FAILED"]
+    assert {r.key for r in dead} == {service.encode()}  # keyed as their source records
     # And the five good events are folded
     await wait_for(lambda: has_state(stack, topics, service, lambda s: s["operations"]["successful"] == 5),
                    30, "good events folded")
