@@ -212,20 +212,7 @@ class Aggregator:
         @app.task
         async def fold_intake():
             try:
-                while True:
-                    fetched = await self.intake.take()
-                    discards = self.intake.discards
-                    async with self._folding:
-                        if self.intake.discards == discards:  # not taken before a rebalance
-                            await self.fold_fetched(fetched)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Nothing of the failed batch was committed: stop the worker so that it restarts
-                # from the committed offsets instead of running on without its fold.
-                logger.critical("folding failed, stopping the worker: %r", exc, exc_info=True)
-                await app.crash(exc)
-                raise
+                await self.stop_worker_on_failure("folding", self.fold_forever())
             finally:
                 await asyncio.shield(self._close_clients())  # even when the worker cancels again
 
@@ -240,14 +227,7 @@ class Aggregator:
 
         @app.task
         async def feed_sinks():
-            try:
-                await self.sink_feed.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.critical("the PostgreSQL sinks failed, stopping the worker: %r", exc, exc_info=True)
-                await app.crash(exc)
-                raise
+            await self.stop_worker_on_failure("the PostgreSQL sinks", self.sink_feed.run())
 
         @app.timer(interval=settings.rollup_live_interval_s)
         async def write_live_rollups():
@@ -290,7 +270,29 @@ class Aggregator:
             ready = app.rebalancing is False and app.tables.recovery.completed.is_set()
             return web.json({"ready": ready}, status=200 if ready else 503)
 
+    async def stop_worker_on_failure(self, what: str, work) -> None:
+        """Run a task of the worker; if it fails, stop the worker rather than run on without it.
+
+        Nothing of a failed batch was committed, so the restarted worker reads it again.
+        """
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.critical("%s failed, stopping the worker: %r", what, exc, exc_info=True)
+            await self.app.crash(exc)
+            raise
+
     # ------------------------------------------------------------------ the hot path
+
+    async def fold_forever(self) -> None:
+        while True:
+            fetched = await self.intake.take()
+            discards = self.intake.discards
+            async with self._folding:
+                if self.intake.discards == discards:  # not taken before a rebalance
+                    await self.fold_fetched(fetched)
 
     async def fold_fetched(self, fetched: list[Fetched]) -> None:
         """Fold a batch in partition order, then commit its offsets; a hole restarts the worker (delivery.py)."""
