@@ -3,7 +3,8 @@
 Starts its own Kafka, PostgreSQL and Redis (tests.harness), pre-fills `call-outcomes` with
 FUSEBOX_BENCH_EVENTS outcomes (default 1,000,000) over 1,000 services, then in the same run:
   1. raw baseline: one aiokafka consumer, getmany + orjson.loads, no processing;
-  2. one `fusebox aggregator` worker folding the same topic (events/s from its own counter);
+  2. one `fusebox aggregator` worker folding the same topic (events/s from its group's committed
+     offsets, which it commits after every folded batch), with metric rollups on and off;
   3. produce-to-ServiceState latency at a steady FUSEBOX_BENCH_RATE events/s (default 5,000).
 """
 from __future__ import annotations

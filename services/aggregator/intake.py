@@ -13,6 +13,11 @@ sink_feed.py.)
 
 Faust's acks never see these records, so the fold commits their offsets itself, after a batch's
 outputs and states are acknowledged (see `Aggregator.fold_fetched`).
+
+This leans on internals of faust-streaming, which is pinned for that reason: the consumer's
+`_wait_next_records`, `_buffered_partitions`, `_to_message` and `scheduler` (as its own
+`getmany` uses them), `App._new_transport`, and `Consumer._commit`. The aggregator's integration
+tests (kill -9, scale-out, replay) exercise every one of them.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from fusebox.core.codec import loads
@@ -46,7 +47,7 @@ async def test_many_services_across_partitions_get_exact_counts(stack: Stack, to
 
 
 async def test_a_breaker_opens_half_opens_on_a_tick_and_closes_on_success(stack: Stack, topics: str,
-                                                                         worker: Worker) -> None:
+                                                                         database_url: str, worker: Worker) -> None:
     service = "payments-api"
     now = int(time.time() * 1000)
     async with Producer(stack, topics) as producer:
@@ -87,6 +88,16 @@ async def test_a_breaker_opens_half_opens_on_a_tick_and_closes_on_success(stack:
     config_results = [r for r in results if r["type"] == "config.update"]
     assert config_results and config_results[0]["ok"] is True
     assert config_results[0]["result"]["config"]["failureThreshold"] == 3
+    # And the config projection holds the applied config in PostgreSQL
+    await wait_for(lambda: has_projected_config(database_url, service, (3, 1000, 0, None)), 30,
+                   "config projected", worker=worker)
+
+
+async def has_projected_config(database_url: str, service: str, expected: tuple) -> bool:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT failure_threshold, reset_timeout_ms, min_healthy_period_ms, request_limit "
+                           "FROM circuit_breaker_config WHERE service_name = %s", (service,)).fetchone()
+    return row == expected
 
 
 async def test_malformed_and_invalid_events_go_to_the_dlq_and_good_ones_around_them_fold(
