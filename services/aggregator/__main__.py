@@ -39,7 +39,7 @@ def main(argv: Sequence[str] = ()) -> int:
         return run_worker(args.loglevel)
     settings = AggregatorSettings.from_env()
     asyncio.run(ensure_topics(settings.shared.kafka_bootstrap, settings.shared.topic_prefix, ALL_TOPICS))
-    return supervise(["--loglevel", args.loglevel])
+    return supervise([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", args.loglevel])
 
 
 def run_worker(loglevel: str) -> int:
@@ -69,8 +69,8 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def supervise(worker_args: list[str]) -> int:
-    """Run workers until one exits without asking for a restart; forward stop signals to it."""
+def supervise(command: list[str], restart_delay_s: float = 1.0) -> int:
+    """Run workers (`command`) until one exits without asking for a restart; forward stop signals to it."""
     stopping = False
     child: subprocess.Popen | None = None
 
@@ -84,13 +84,12 @@ def supervise(worker_args: list[str]) -> int:
     signal.signal(signal.SIGINT, forward)
     env = {**os.environ, WORKER_ENV: "1"}
     while True:
-        child = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", *worker_args], env=env,
-                                 preexec_fn=_stop_with_parent)
+        child = subprocess.Popen(command, env=env, preexec_fn=_stop_with_parent)
         status = child.wait()
         if stopping or status != RESTART_EXIT_CODE:
             return 0 if stopping and status in (0, -signal.SIGTERM, -signal.SIGINT) else status
         logger.warning("the worker asked for a restart: starting a new one")
-        time.sleep(1.0)
+        time.sleep(restart_delay_s)
 
 
 def _stop_with_parent() -> None:
