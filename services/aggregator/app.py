@@ -172,6 +172,11 @@ class Aggregator:
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
+            # Larger fetches (per partition), handed over at most 20,000 records at a time: on
+            # bench_aggregator's topic 1 MiB/unbounded gave 98k-123k events/s at 410 MiB RSS,
+            # 4 MiB/unbounded 139k-142k at 650 MiB, 4 MiB/20,000 106k-120k at 350 MiB.
+            consumer_max_fetch_size=4 * 1024 * 1024,
+            broker_max_poll_records=20_000,
             web_enabled=True,
             web_bind=settings.web_host,
             web_port=settings.shared.aggregator_port,
