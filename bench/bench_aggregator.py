@@ -64,12 +64,14 @@ async def prefill(bootstrap: str, topic: str) -> float:
 
 
 async def raw_consume(bootstrap: str, topic: str) -> float:
+    """Events/s of a bare consumer, timed like the worker: from its first batch (after the group
+    join) to the last event."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
-    count = 0
-    started = time.perf_counter()
+    count = first = 0
+    started = 0.0
     try:
         while count < EVENTS:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10000)
@@ -77,9 +79,11 @@ async def raw_consume(bootstrap: str, topic: str) -> float:
                 for record in records:
                     orjson.loads(record.value)
                 count += len(records)
+            if not first and count:
+                first, started = count, time.perf_counter()
     finally:
         await consumer.stop()
-    return time.perf_counter() - started
+    return (EVENTS - first) / (time.perf_counter() - started)
 
 
 def folded(port: int) -> float:
@@ -218,9 +222,11 @@ def run() -> None:
         seconds = asyncio.run(prefill(stack.kafka_bootstrap, prefix + "call-outcomes"))
         print(f"prefilled {EVENTS:,} outcomes over {len(SERVICES):,} services in {seconds:.1f}s", flush=True)
 
-        raw_s = asyncio.run(raw_consume(stack.kafka_bootstrap, prefix + "call-outcomes"))
-        raw_rate = EVENTS / raw_s
-        print(f"raw aiokafka getmany + orjson.loads: {raw_rate:,.0f} events/s ({raw_s:.1f}s)", flush=True)
+        # The faster of two runs: the ratio below is then the conservative one.
+        raw_runs = [asyncio.run(raw_consume(stack.kafka_bootstrap, prefix + "call-outcomes")) for _ in range(2)]
+        raw_rate = max(raw_runs)
+        print(f"raw aiokafka getmany + orjson.loads: {raw_rate:,.0f} events/s "
+              f"(best of {', '.join(f'{r:,.0f}' for r in raw_runs)})", flush=True)
 
         agg_rate, peak = asyncio.run(measure_worker(stack.kafka_bootstrap, env, workdir))
         print(f"aggregator (one worker, rollups on): {agg_rate:,.0f} events/s; "
