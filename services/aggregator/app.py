@@ -61,7 +61,7 @@ class Publisher:
         self._bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, list[int]] = {}
-        self._partition_of: dict[tuple[str, bytes], int] = {}  # murmur2 in Python is dear; keys are services
+        self._partition_of: dict[tuple[str, bytes], int] = {}  # murmur2 in Python is costly; keys are services
         self._lock = asyncio.Lock()
 
     async def producer(self) -> AIOKafkaProducer:
@@ -156,8 +156,8 @@ class Aggregator:
         self.settings = settings
         prefix = settings.shared.topic_prefix
         self.names = names = {spec.suffix: spec.name(prefix) for spec in
-                      (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
-                       COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)}
+                              (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
+                               COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)}
         self.suffix_of = {name: suffix for suffix, name in self.names.items()}
         self.app = AggregatorApp(
             settings.app_id,
