@@ -340,8 +340,7 @@ class Aggregator:
 
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
-        inputs = (CALL_OUTCOMES.suffix, BREAKER_COMMANDS.suffix)
-        assigned = [tp for tp in self.app.consumer.assignment() if self.suffix_of.get(tp.topic) in inputs]
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.inputs]
         if not assigned:
             return {}
         if self._offsets_client is None:

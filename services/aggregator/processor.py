@@ -19,8 +19,6 @@ from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
 from fusebox.core.validation import ValidationError, decode_command, decode_outcome
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
-
-
 COMMAND_SOURCE = BREAKER_COMMANDS.suffix
 
 
@@ -72,13 +70,14 @@ class BatchResult:
     folded: int = 0
 
 
-def decode(record: InputRecord) -> dict:
-    """Decode and validate one input record; raise ValidationError when it is not a valid event."""
-    if record.value is None:
+def decode(topic: str, value: bytes | None) -> dict:
+    """Decode and validate one input record's value (`topic`: its registry suffix); raise
+    ValidationError when it is not a valid event."""
+    if value is None:
         raise ValidationError("MALFORMED_JSON", "record has no value")
-    if record.topic == OUTCOME_SOURCE:
-        return decode_outcome(record.value)
-    return decode_command(record.value)
+    if topic == OUTCOME_SOURCE:
+        return decode_outcome(value)
+    return decode_command(value)
 
 
 def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.BreakerState | None],
@@ -95,13 +94,10 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
         topic, partition = chunk.topic, chunk.partition
         source = source_of(topic, partition)
         is_command = topic != OUTCOME_SOURCE
-        decode_value = decode_command if is_command else decode_outcome
         for record in chunk.records:
             value = record.value
             try:
-                if value is None:
-                    raise ValidationError("MALFORMED_JSON", "record has no value")
-                body = decode_value(value)
+                body = decode(topic, value)
             except ValidationError as exc:
                 bad = InputRecord(topic, partition, record.offset, value, record.key)
                 result.dead_letters.append(DeadLetter(bad, exc.code, exc.message))

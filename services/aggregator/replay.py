@@ -31,7 +31,7 @@ from fusebox.core.validation import ValidationError
 from fusebox.settings import Settings
 from fusebox.topic_reader import read_from_start
 
-from .processor import InputRecord, decode, source_of
+from .processor import decode, source_of
 from .sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator.replay")
@@ -63,7 +63,7 @@ async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec):
     """(source, offset, decoded body) of every valid record of an input topic, from offset 0."""
     async for record in read_from_start(bootstrap, spec.name(prefix)):
         try:
-            body = decode(InputRecord(spec.suffix, record.partition, record.offset, record.value))
+            body = decode(spec.suffix, record.value)
         except ValidationError:
             continue  # the live worker sent it to the dead-letter topic
         yield source_of(spec.suffix, record.partition), record.offset, body
