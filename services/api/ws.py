@@ -1,4 +1,4 @@
-"""The admin WebSocket hub (DESIGN §6): snapshot, coalesced `service:update` batches with `seq`, heartbeats, resume.
+"""The admin WebSocket hub (docs/api.md): snapshot, coalesced `service:update` batches with `seq`, heartbeats, resume.
 
 Every change the state view reports is coalesced per service and flushed as one batch to every client, at most
 every `batch_s`, or at once when a circuit changes state. Each pushed message gets the next hub `seq` and is kept

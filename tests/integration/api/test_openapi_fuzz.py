@@ -75,6 +75,6 @@ def fuzz_base_url(stack) -> Iterator[str]:
 def test_the_api_never_fails_and_always_answers_as_documented(case, fuzz_base_url):
     if (case.path_parameters or {}).get("service") in UNREACHABLE_SERVICE_NAMES:
         return  # these path segments name other routes or are normalised away by every HTTP client
-    # JSON Schema counts 5.0 as an integer; DESIGN §5 says integers only, so the gateway refuses 5.0 with
+    # JSON Schema counts 5.0 as an integer; schemas/README.md says integers only, so the gateway refuses 5.0 with
     # VALIDATION_FAILED. Accepting valid-looking data is therefore not required of it; rejecting bad data is.
     case.call_and_validate(base_url=fuzz_base_url, headers=AUTH, excluded_checks=[positive_data_acceptance])

@@ -1,4 +1,4 @@
-"""The admin WebSocket (DESIGN §6): status, snapshot, coalesced updates, heartbeats, resume, slow clients, shutdown."""
+"""The admin WebSocket (docs/api.md): status, snapshot, coalesced updates, heartbeats, resume, slow clients, shutdown."""
 from __future__ import annotations
 
 import asyncio
