@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -11,7 +12,7 @@ from aiokafka.errors import KafkaError
 from fusebox.api import keys
 from fusebox.api.admin_actions import AdminActions
 from fusebox.api.audit import AuditLog, AuditTrail
-from fusebox.api.dashboard_files import DashboardFiles, add_dashboard_routes
+from fusebox.api.dashboard_files import DASHBOARD_DIR, DashboardFiles, add_dashboard_routes
 from fusebox.api.auth import make_auth_middleware
 from fusebox.api.breaker import OPEN, DependencyBreaker
 from fusebox.api.commands import CommandBus
@@ -32,8 +33,10 @@ from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, COMMAND_RESULT
 logger = logging.getLogger("fusebox.api")
 
 
-def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = None) -> web.Application:
-    """The gateway app. `metrics_reader` replaces the default reader of operation metrics (rollups in PostgreSQL)."""
+def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = None,
+             dashboard_dir: Path = DASHBOARD_DIR) -> web.Application:
+    """The gateway app. `metrics_reader` replaces the default reader of operation metrics (rollups in PostgreSQL);
+    `dashboard_dir` the folder the dashboard is served from."""
     metrics = ApiMetrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -50,7 +53,7 @@ def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = No
     app.cleanup_ctx.append(_gateway(metrics_reader))
     app.on_shutdown.append(_say_goodbye)
     add_routes(app)
-    add_dashboard_routes(app, DashboardFiles())
+    add_dashboard_routes(app, DashboardFiles(dashboard_dir))
     return app
 
 
