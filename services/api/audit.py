@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -86,12 +86,16 @@ class AuditTrail:
         self.db = db
 
     async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
+        # Rows are stamped in microseconds but shown in milliseconds: `until` takes in its whole millisecond, so
+        # a timestamp read from the trail and sent back as `until` includes that row.
+        before = until.replace(microsecond=until.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+
         async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
             cursor = await conn.execute(
                 "SELECT id, at, admin_id, action, outcome, reason, error_code, command_id, request, metadata, detail"
-                " FROM admin_audit_log WHERE service_name = %s AND at >= %s AND at <= %s"
+                " FROM admin_audit_log WHERE service_name = %s AND at >= %s AND at < %s"
                 " ORDER BY at DESC, id DESC LIMIT %s",
-                (service, since, until, limit))
+                (service, since, before, limit))
             return await cursor.fetchall()
 
         return [{"id": int(row_id), "at": iso_utc(at), "adminId": admin_id,
