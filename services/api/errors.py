@@ -32,6 +32,7 @@ DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
 INTERNAL = "INTERNAL"
 
 _STATUS_OF_HTTP_EXCEPTION = {
+    400: (VALIDATION_FAILED, "the request is not valid"),
     404: (NOT_FOUND, "no such route"),
     405: (METHOD_NOT_ALLOWED, "method not allowed on this route"),
     413: (PAYLOAD_TOO_LARGE, "the request body is too large"),
