@@ -10,8 +10,8 @@ from fusebox.api import errors
 from fusebox.api.auth import authenticate, principal_of
 from fusebox.api.errors import ApiError, json_response, request_id_of
 from fusebox.api.history import RETENTION
-from fusebox.api.keys import (ACTIONS, AUDIT_TRAIL, DATABASE, HISTORY, HUB, METRICS, METRICS_READER, OPENAPI_JSON, SETTINGS,
-                              VIEW, WS_SLOTS, COMMAND_BUS)
+from fusebox.api.keys import (ACTIONS, AUDIT_TRAIL, COMMAND_BUS, DATABASE, HISTORY, HUB, METRICS, METRICS_READER,
+                              OPENAPI_JSON, SETTINGS, VIEW, WS_SLOTS)
 from fusebox.api.metrics_reader import MetricsUnavailable
 from fusebox.api.validation import parse_limit, parse_time, validate_service, validate_timeframe
 from fusebox.api.ws import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER

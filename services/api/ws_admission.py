@@ -31,7 +31,8 @@ def check_offered_protocols(request: web.Request) -> None:
     offered = offered_protocols(request)
     if any(entry.startswith(BEARER_PREFIX) for entry in offered) and SUBPROTOCOL not in offered:
         raise ApiError(400, errors.VALIDATION_FAILED, "the request is not valid",
-                       [{"field": "Sec-WebSocket-Protocol", "issue": f"must offer {SUBPROTOCOL} with the bearer entry"}])
+                       [{"field": "Sec-WebSocket-Protocol",
+                         "issue": f"must offer {SUBPROTOCOL} with the bearer entry"}])
 
 
 def websocket_token(request: web.Request) -> str | None:
