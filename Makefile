@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 
 setup:
 	$(STACK) setup
+	bash deploy/tools.sh install
 
 up: setup
 	$(STACK) up
