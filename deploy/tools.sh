@@ -2,7 +2,7 @@
 # Operator tools the deploy checks run, built from pinned Go modules into $FUSEBOX_TOOLS_DIR
 # (default <repo>/.run/tools, git-ignored) with the machine's Go toolchain.
 #
-#   tools.sh install [kustomize ...]             build what is missing (default: all); idempotent
+#   tools.sh install [kustomize|promtool ...]   build what is missing (default: all); idempotent
 #   tools.sh path NAME                          print the binary's path, building it if missing
 #
 # A binary is rebuilt when its pinned version changes (a stamp file beside it holds the version).
@@ -12,13 +12,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_DIR="${FUSEBOX_TOOLS_DIR:-$ROOT/.run/tools}"
 
 # name -> Go package and version. kustomize v5.8.3 needs Go 1.27; v5.8.2 builds with Go 1.26.
+# promtool v0.316.0 is Prometheus 3.16's; building it takes about 6 minutes on a busy 2-core box.
 declare -A MODULE=(
   [kustomize]="sigs.k8s.io/kustomize/kustomize/v5"
-
+  [promtool]="github.com/prometheus/prometheus/cmd/promtool"
 )
 declare -A VERSION=(
   [kustomize]="v5.8.2"
-
+  [promtool]="v0.316.0"
 )
 
 log() { printf '[tools] %s\n' "$*" >&2; }

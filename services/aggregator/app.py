@@ -403,7 +403,8 @@ class Aggregator:
             table_data[key] = record
             self._decoded[key] = (record, change.state)
             state = change.state
-            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected)
+            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected,
+                                           state.circuit)
             if self.settings.rollups:
                 self.live_dirty.add(change.service)
             if change.next_deadline is None:
@@ -465,18 +466,23 @@ class Aggregator:
         metrics.TICKS_SENT.inc(len(due))
 
     def rescan_deadlines(self) -> None:
-        """Rebuild the deadline index from the table: after a rebalance it holds other services."""
+        """Rebuild the deadline index and the per-service metrics from the table: after a rebalance
+        it holds other services, recovered from the changelog rather than folded here."""
         deadlines: dict[str, int] = {}
         table_data = self.table.data
+        counters = metrics.SERVICE_COUNTERS
         for key in list(table_data.keys()):
             service = key.decode()
             state = self._load(table_data, service)
-            deadline = breaker.next_deadline(state) if state is not None else None
+            if state is None:
+                continue
+            counters.update(service, state.successful, state.failed, state.rejected, state.circuit)
+            deadline = breaker.next_deadline(state)
             if deadline is not None:
                 deadlines[service] = deadline
         self.deadlines = deadlines
         self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
-        metrics.SERVICE_COUNTERS.keep_only({key.decode() for key in self.table.data.keys()})
+        counters.keep_only({key.decode() for key in self.table.data.keys()})
 
     async def write_live_rollups(self) -> None:
         """Write the open minutes and pending corrections of the services changed since the last write."""
