@@ -37,6 +37,7 @@ from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
+from fusebox.kafka_security import kafka_client_options, kafka_security
 
 from . import metrics
 from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
@@ -69,7 +70,7 @@ class Publisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                             enable_idempotence=True, linger_ms=2,
-                                            max_batch_size=256 * 1024)
+                                            max_batch_size=256 * 1024, **kafka_client_options())
                 await producer.start()
                 self._producer = producer
             return self._producer
@@ -120,8 +121,10 @@ class OffsetsClient:
     """Committed offsets of the group and first offsets of the log, for partitions of the inputs."""
 
     def __init__(self, bootstrap: str) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
+                                          **kafka_client_options())
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                          **kafka_client_options())
 
     async def start(self) -> None:
         await self._admin.start()
@@ -162,10 +165,11 @@ class Aggregator:
         self.app = AggregatorApp(
             settings.app_id,
             broker=f"kafka://{settings.shared.kafka_bootstrap}",
+            broker_credentials=kafka_security().faust_credentials(),
             store="memory://",
             datadir=settings.data_dir,
             topic_partitions=CALL_OUTCOMES.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.shared.topic_replication_factor,
             table_standby_replicas=0,
             producer_acks=-1,
             broker_commit_interval=1.0,
