@@ -57,6 +57,7 @@ class Cluster:
     aggregator_port: int
     workers: list[str] = field(default_factory=lambda: [f"aggregator-{i}" for i in range(1, WORKERS + 1)])
     apis: list[str] = field(default_factory=lambda: [f"api-{i}" for i in range(1, API_REPLICAS + 1)])
+    started_output: str = ""  # what `make up-cluster` printed
 
     def api_url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.api_port + index}"

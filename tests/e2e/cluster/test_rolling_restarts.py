@@ -73,9 +73,11 @@ def cluster(stack: Stack, cluster_database: str, tmp_path_factory):
         started = subprocess.run(["make", "-s", "-C", str(ROOT), "up-cluster"], env=env, capture_output=True,
                                  text=True, timeout=400)
         assert started.returncode == 0, started.stderr[-3000:]
+        running.started_output = started.stdout
         yield running
     finally:
         subprocess.run([*demo_sh, "stop"], env=env, capture_output=True, timeout=200)
+    assert not list(demo_dir.glob("*.pid")), "demo.sh stop left processes of the cluster"
 
 
 def test_up_cluster_runs_three_workers_and_two_api_replicas_and_status_shows_each(cluster):
@@ -88,6 +90,10 @@ def test_up_cluster_runs_three_workers_and_two_api_replicas_and_status_shows_eac
         assert " up " in lines[name] and f":{cluster.aggregator_port + i}/metrics" in lines[name]
     for i, name in enumerate(cluster.apis):
         assert " up " in lines[name] and f"http://127.0.0.1:{cluster.api_port + i}" in lines[name]
+    # and `make up-cluster` said so when it returned
+    assert "3 workers and 2 API replicas" in cluster.started_output
+    for name in cluster.workers + cluster.apis:
+        assert f"  {name} " in cluster.started_output, cluster.started_output
 
 
 class SteadyProducer:
