@@ -86,5 +86,5 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_S, help="lifetime in seconds")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    print(mint_token(settings.jwt_secret, args.sub, args.roles or [ADMIN_ROLE], args.ttl))
+    print(mint_token(settings.required_jwt_secret(), args.sub, args.roles or [ADMIN_ROLE], args.ttl))
     return 0

@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from fusebox.storage.schema import InvalidSchema, resolve_schema
+
 DEV_JWT_SECRET = "fusebox-dev-secret-change-me-0123456789abcdef"
+DEV_ENVIRONMENT = "dev"
 
 
 def _env(name: str, default: str | None) -> str | None:
@@ -46,30 +49,44 @@ class Settings:
     database_url: str
     redis_url: str | None
     topic_prefix: str
-    jwt_secret: str
+    jwt_secret: str | None
     api_host: str
     api_port: int
     aggregator_port: int
     heartbeat_ms: int
     environment: str
+    db_schema: str
+
+    def required_jwt_secret(self) -> str:
+        """The JWT secret of a process that signs or checks tokens; stops the process when there is none."""
+        if self.jwt_secret is None:
+            raise SystemExit("FUSEBOX_JWT_SECRET is not set: set it to the admin tokens' signing secret "
+                             "(or FUSEBOX_ENV=dev to use the public development secret on a local stack)")
+        return self.jwt_secret
 
     @classmethod
     def from_env(cls) -> "Settings":
-        environment = _env("FUSEBOX_ENV", "dev") or "dev"
+        # The development secret is public: it is used only where FUSEBOX_ENV=dev says so, never
+        # merely because no secret was configured.
+        environment = _env("FUSEBOX_ENV", "production") or "production"
         jwt_secret = _env("FUSEBOX_JWT_SECRET", None)
-        if jwt_secret is None:
-            if environment != "dev":
-                raise SystemExit("FUSEBOX_JWT_SECRET is required when FUSEBOX_ENV is not 'dev'")
+        if jwt_secret is None and environment == DEV_ENVIRONMENT:
             jwt_secret = DEV_JWT_SECRET
+        topic_prefix = os.environ.get("FUSEBOX_TOPIC_PREFIX", "fusebox.")
+        try:
+            db_schema = resolve_schema(_env("FUSEBOX_DB_SCHEMA", None), topic_prefix)
+        except InvalidSchema as exc:
+            raise SystemExit(f"FUSEBOX_DB_SCHEMA: {exc}") from exc
         return cls(
             kafka_bootstrap=_env("FUSEBOX_KAFKA_BOOTSTRAP", "127.0.0.1:19092") or "",
             database_url=_env("FUSEBOX_DATABASE_URL", "postgresql://fusebox@127.0.0.1:15432/fusebox") or "",
             redis_url=os.environ.get("REDIS_URL") or None,
-            topic_prefix=os.environ.get("FUSEBOX_TOPIC_PREFIX", "fusebox."),
+            topic_prefix=topic_prefix,
             jwt_secret=jwt_secret,
             api_host=_env("FUSEBOX_API_HOST", "127.0.0.1") or "127.0.0.1",
             api_port=env_int("FUSEBOX_API_PORT", 8080),
             aggregator_port=env_int("FUSEBOX_AGGREGATOR_PORT", 6066),
             heartbeat_ms=env_int("FUSEBOX_HEARTBEAT_MS", 5000),
             environment=environment,
+            db_schema=db_schema,
         )

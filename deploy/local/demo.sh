@@ -21,6 +21,8 @@ FUSEBOX="$VENV/bin/fusebox"
 PYTHON="$VENV/bin/python"
 READY_DEADLINE_S="${FUSEBOX_DEMO_READY_DEADLINE_S:-120}"
 
+# A local demo: without FUSEBOX_JWT_SECRET the processes use the public development secret.
+export FUSEBOX_ENV="${FUSEBOX_ENV:-dev}"
 export FUSEBOX_KAFKA_BOOTSTRAP="${FUSEBOX_KAFKA_BOOTSTRAP:-127.0.0.1:${FUSEBOX_KAFKA_PORT:-19092}}"
 export FUSEBOX_DATABASE_URL="${FUSEBOX_DATABASE_URL:-postgresql://fusebox@127.0.0.1:${FUSEBOX_PG_PORT:-15432}/fusebox}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${FUSEBOX_REDIS_PORT:-16379}/0}"

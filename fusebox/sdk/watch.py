@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fusebox.auth import mint_token
         from fusebox.settings import Settings
 
-        token = mint_token(Settings.from_env().jwt_secret, "fusebox-watch", ttl_s=3600)
+        token = mint_token(Settings.from_env().required_jwt_secret(), "fusebox-watch", ttl_s=3600)
 
     def on_event(event: dict) -> None:
         line = codec.dumps(event).decode() if args.raw else describe(event)

@@ -64,7 +64,7 @@ def _gateway(metrics_reader: MetricsReader | None):
         for dependency in ("kafka", "postgres"):
             metrics.dependency_breaker_open.labels(dependency=dependency).set(0)
 
-        pool = open_pool(settings.database_url, settings.db_timeout_ms / 1000)
+        pool = open_pool(settings.database_url, settings.schema, settings.db_timeout_ms / 1000)
         await pool.open(wait=False)
         db = Database(pool, postgres_breaker, settings.db_timeout_ms / 1000)
         redis = _redis(settings)

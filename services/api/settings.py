@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from fusebox.settings import Settings, env_int
+from fusebox.storage.schema import resolve_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class ApiSettings:
     breaker_reset_timeout_ms: int = 5000
     metrics_cache_ttl_s: int = 5
     history_max_limit: int = 1000
+    # FUSEBOX_DB_SCHEMA; None derives the schema from the topic prefix
+    db_schema: str | None = None
 
     @classmethod
     def from_env(cls) -> "ApiSettings":
@@ -40,10 +43,11 @@ class ApiSettings:
             database_url=shared.database_url,
             redis_url=shared.redis_url,
             topic_prefix=shared.topic_prefix,
-            jwt_secret=shared.jwt_secret,
+            jwt_secret=shared.required_jwt_secret(),
             host=shared.api_host,
             port=shared.api_port,
             heartbeat_ms=shared.heartbeat_ms,
+            db_schema=shared.db_schema,
             command_timeout_ms=env_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
             kafka_send_timeout_ms=env_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
             db_timeout_ms=env_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
@@ -56,6 +60,11 @@ class ApiSettings:
             breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
             breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
         )
+
+    @property
+    def schema(self) -> str:
+        """This deployment's PostgreSQL schema."""
+        return resolve_schema(self.db_schema, self.topic_prefix)
 
     def with_(self, **changes) -> "ApiSettings":
         return replace(self, **changes)

@@ -6,7 +6,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -14,7 +13,8 @@ from schemathesis.checks import positive_data_acceptance
 
 from fusebox.api.openapi import load_openapi
 from fusebox.kafka_admin import ensure_topics
-from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
+from tests.harness import drop_database, fresh_database
 from tests.integration.api.support import Topics, admin_token, gateway_settings, running_gateway, service_state
 
 schema = schemathesis.openapi.from_dict(load_openapi())
@@ -34,11 +34,7 @@ class FixedMetricsReader:
 def fuzz_base_url(stack) -> Iterator[str]:
     """A gateway with a few services, on its own loop in a thread, for the synchronous fuzzer to call."""
     prefix = f"fz{uuid.uuid4().hex[:8]}."
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-    apply_migrations(database_url)
+    database_url = fresh_database(stack.database_url, schema_for_prefix(prefix))
     api_settings = gateway_settings(stack, prefix, database_url, command_timeout_ms=100, rate_limit_burst=100_000)
     ready, stop, base_url = threading.Event(), None, []
 
@@ -64,8 +60,7 @@ def fuzz_base_url(stack) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-        with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(stack.database_url, database_url)
 
 
 @schema.parametrize()
