@@ -12,6 +12,7 @@ from fusebox.api.history import RETENTION
 from fusebox.api.keys import (ACTIONS, DATABASE, HISTORY, HUB, METRICS, METRICS_READER, OPENAPI_JSON, SETTINGS,
                               VIEW, COMMAND_BUS)
 from fusebox.api.metrics_reader import MetricsUnavailable
+from fusebox.api.request_body import read_body
 from fusebox.api.validation import parse_limit, parse_time, validate_service, validate_timeframe
 from fusebox.api.ws import CLOSE_POLICY_VIOLATION
 from fusebox.auth import bearer_token
@@ -44,17 +45,17 @@ async def service_state(request: web.Request) -> web.Response:
 
 
 async def update_config(request: web.Request) -> web.Response:
-    service = validate_service(request.match_info["service"])
-    raw = await request.read()
-    answer = await request.app[ACTIONS].update_config(principal_of(request), service, raw, request_id_of(request))
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    answer = await request.app[ACTIONS].update_config(principal_of(request), request.match_info["service"], body,
+                                                      request_id_of(request))
     return json_response(answer.body, answer.status)
 
 
 async def reset(request: web.Request) -> web.Response:
-    service = validate_service(request.match_info["service"])
-    raw = await request.read()
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
     _require_view(request)
-    answer = await request.app[ACTIONS].reset(principal_of(request), service, raw, request_id_of(request))
+    answer = await request.app[ACTIONS].reset(principal_of(request), request.match_info["service"], body,
+                                              request_id_of(request))
     return json_response(answer.body, answer.status)
 
 
