@@ -8,6 +8,7 @@ from fusebox.storage.schema import InvalidSchema, resolve_schema
 
 DEV_JWT_SECRET = "fusebox-dev-secret-change-me-0123456789abcdef"
 DEV_ENVIRONMENT = "dev"
+DEFAULT_JWT_MAX_LIFETIME_S = 24 * 60 * 60
 
 
 def _env(name: str, default: str | None) -> str | None:
@@ -30,6 +31,13 @@ def env_int(name: str, default: int) -> int:
 
 def env_number(name: str, default: float) -> float:
     return _env_parsed(name, default, float, "a number")
+
+
+def _positive(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value <= 0:
+        raise SystemExit(f"{name} must be a positive number of seconds, got {value}")
+    return value
 
 
 def env_switch(name: str, default: bool) -> bool:
@@ -56,6 +64,9 @@ class Settings:
     heartbeat_ms: int
     environment: str
     db_schema: str
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_max_lifetime_s: int | None = DEFAULT_JWT_MAX_LIFETIME_S
 
     def required_jwt_secret(self) -> str:
         """The JWT secret of a process that signs or checks tokens; stops the process when there is none."""
@@ -89,4 +100,7 @@ class Settings:
             heartbeat_ms=env_int("FUSEBOX_HEARTBEAT_MS", 5000),
             environment=environment,
             db_schema=db_schema,
+            jwt_issuer=_env("FUSEBOX_JWT_ISSUER", None),
+            jwt_audience=_env("FUSEBOX_JWT_AUDIENCE", None),
+            jwt_max_lifetime_s=_positive("FUSEBOX_JWT_MAX_LIFETIME_S", DEFAULT_JWT_MAX_LIFETIME_S),
         )

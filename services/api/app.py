@@ -38,7 +38,7 @@ def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = No
         middlewares=[
             make_request_metrics_middleware(metrics),
             make_error_middleware(lambda request, error: metrics.rejected_requests.labels(code=error.code).inc()),
-            make_auth_middleware(settings.jwt_secret),
+            make_auth_middleware(settings.token_policy),
         ],
     )
     app[keys.SETTINGS] = settings

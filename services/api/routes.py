@@ -105,7 +105,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(timeout=2.0, max_msg_size=64 * 1024)
     token = bearer_token(request.headers.get("Authorization")) or request.query.get("access_token")
     try:
-        authenticate(app[SETTINGS].jwt_secret, token)
+        authenticate(app[SETTINGS].token_policy, token)
     except ApiError as error:
         app[METRICS].rejected_requests.labels(code=error.code).inc()
         await ws.prepare(request)
@@ -152,9 +152,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/api/admin/openapi.json", openapi)
     app.router.add_get("/api/admin/ws", websocket)
+    # The fleet routes come first, so `GET …/status` and `GET …/metrics` are the fleet's; a service
+    # of either name is read at `…/{service}/state`, which reads every service whatever its name.
     app.router.add_get(f"{BASE}/status", status)
-    app.router.add_get(f"{BASE}/metrics", fleet_metrics)  # before /{service}, which would take "metrics"
+    app.router.add_get(f"{BASE}/metrics", fleet_metrics)
     app.router.add_get(f"{BASE}/{{service}}", service_state)
+    app.router.add_get(f"{BASE}/{{service}}/state", service_state)
     app.router.add_put(f"{BASE}/{{service}}/config", update_config)
     app.router.add_post(f"{BASE}/{{service}}/reset", reset)
     app.router.add_get(f"{BASE}/{{service}}/history", history)

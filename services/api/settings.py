@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fusebox.settings import Settings, env_int
+from fusebox.auth import TokenPolicy
+from fusebox.settings import DEFAULT_JWT_MAX_LIFETIME_S, Settings, env_int
 from fusebox.storage.schema import resolve_schema
 
 
@@ -34,6 +35,9 @@ class ApiSettings:
     history_max_limit: int = 1000
     # FUSEBOX_DB_SCHEMA; None derives the schema from the topic prefix
     db_schema: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_max_lifetime_s: int | None = DEFAULT_JWT_MAX_LIFETIME_S
 
     @classmethod
     def from_env(cls) -> "ApiSettings":
@@ -48,6 +52,9 @@ class ApiSettings:
             port=shared.api_port,
             heartbeat_ms=shared.heartbeat_ms,
             db_schema=shared.db_schema,
+            jwt_issuer=shared.jwt_issuer,
+            jwt_audience=shared.jwt_audience,
+            jwt_max_lifetime_s=shared.jwt_max_lifetime_s,
             command_timeout_ms=env_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
             kafka_send_timeout_ms=env_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
             db_timeout_ms=env_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
@@ -60,6 +67,10 @@ class ApiSettings:
             breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
             breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
         )
+
+    @property
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(self.jwt_secret, self.jwt_issuer, self.jwt_audience, self.jwt_max_lifetime_s)
 
     @property
     def schema(self) -> str:
