@@ -39,7 +39,9 @@ def ports_taken(ports: tuple[int, ...]) -> Iterator[None]:
             sock.close()
 
 
-def test_the_defaults_are_the_ports_held_here():
+def test_the_defaults_are_the_ports_held_here(monkeypatch):
+    for name in ("FUSEBOX_AGGREGATOR_PORT", "FUSEBOX_API_PORT"):
+        monkeypatch.delenv(name, raising=False)
     settings = Settings.from_env()
     assert (settings.aggregator_port, settings.api_port) == DEMO_PORTS
 
