@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NoReturn
 
 from fusebox.api import errors
 from fusebox.api.audit import AuditEntry, AuditLog, storable_service
@@ -43,16 +44,17 @@ class AdminActions:
                             request_id: str) -> Answer:
         entry = AuditEntry(principal.sub, CONFIG_UPDATE, storable_service(service), request_id,
                            request=body.excerpt())
-        refusal: ApiError | None = None
         try:
             service = validate_service(service)
             request = parse_body(body)
             config = validate_config_update(request)
             entry.request = request
         except ApiError as error:
-            refusal = error
-        # Every attempt, refused or not, takes a token: probing with bad requests is slowed down too.
-        await self._take_token(entry, refusal, self.metrics.config_changes)
+            await self._refuse(entry, error, self.metrics.config_changes)
+        limited = await self._rate_limited(principal.sub)
+        if limited is not None:
+            await self._refused(entry, limited, self.metrics.config_changes)
+            raise limited
         outcome = await self._submit(entry, CONFIG_UPDATE, config, self.metrics.config_changes)
         if outcome.result is None:
             return _accepted(service, outcome.command_id)
@@ -71,23 +73,29 @@ class AdminActions:
             if service not in self.view:
                 raise ApiError(404, errors.UNKNOWN_SERVICE, f"no service named {service!r} is known")
         except ApiError as error:
-            # A valid reset never waits for the rate limit (an incident is no time to); a refused one takes a token.
-            await self._take_token(entry, error, self.metrics.resets)
+            await self._refuse(entry, error, self.metrics.resets)
+        # A valid reset takes no token and never waits: an incident is no time to.
         outcome = await self._submit(entry, BREAKER_RESET, {**request, "requestId": request_id}, self.metrics.resets)
         if outcome.result is None:
             return _accepted(service, outcome.command_id)
         return Answer(200, {"success": True, "service": service, "resetTime": outcome.result["appliedAt"],
                             "previousState": outcome.result["result"]["previousState"]})
 
-    async def _take_token(self, entry: AuditEntry, refusal: ApiError | None, counter) -> None:
-        """Take one token of the admin's bucket; raise (audited) RATE_LIMITED without one, else `refusal`."""
-        retry_after = await self.limiter.take(entry.admin_id)
-        if retry_after > 0:
-            refusal = ApiError(429, errors.RATE_LIMITED, "too many config changes or refused attempts; slow down",
-                               headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
-        if refusal is not None:
-            await self._refused(entry, refusal, counter)
-            raise refusal
+    async def _refuse(self, entry: AuditEntry, error: ApiError, counter) -> NoReturn:
+        """A refused attempt takes a token too, so probing with bad requests slows down; audit it and raise.
+
+        With the admin's bucket empty the answer is RATE_LIMITED instead of `error`."""
+        error = await self._rate_limited(entry.admin_id) or error
+        await self._refused(entry, error, counter)
+        raise error
+
+    async def _rate_limited(self, admin_id: str) -> ApiError | None:
+        """Take one token of the admin's bucket: None, or the RATE_LIMITED error when it is empty."""
+        retry_after = await self.limiter.take(admin_id)
+        if retry_after <= 0:
+            return None
+        return ApiError(429, errors.RATE_LIMITED, "too many config changes or refused attempts; slow down",
+                        headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
 
     async def _refused(self, entry: AuditEntry, error: ApiError, counter) -> None:
         counter.labels(outcome="refused").inc()
