@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fusebox.core.topics import ALL_TOPICS
 from fusebox.kafka_admin import ensure_topics
 from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from tests.harness import free_port, start_stack
 
 EVENTS = int(os.environ.get("FUSEBOX_BENCH_EVENTS", "1000000"))
@@ -217,7 +218,7 @@ def run() -> None:
     try:
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         asyncio.run(ensure_topics(stack.kafka_bootstrap, prefix, ALL_TOPICS))
-        apply_migrations(stack.database_url)
+        apply_migrations(stack.database_url, schema_for_prefix(prefix))
         env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix)
         seconds = asyncio.run(prefill(stack.kafka_bootstrap, prefix + "call-outcomes"))
         print(f"prefilled {EVENTS:,} outcomes over {len(SERVICES):,} services in {seconds:.1f}s", flush=True)
@@ -240,6 +241,7 @@ def run() -> None:
         # The latency run has topics of its own, empty at the start.
         latency_prefix = f"lat{uuid.uuid4().hex[:6]}."
         asyncio.run(ensure_topics(stack.kafka_bootstrap, latency_prefix, ALL_TOPICS))
+        apply_migrations(stack.database_url, schema_for_prefix(latency_prefix))
         p50, p99, n = asyncio.run(steady_latency(stack.kafka_bootstrap, latency_prefix,
                                                  stack.env(FUSEBOX_TOPIC_PREFIX=latency_prefix), workdir))
         print(f"produce -> ServiceState at {RATE:,} events/s for {LATENCY_SECONDS}s: p50 {p50:.0f} ms, "

@@ -23,6 +23,7 @@ from fusebox.auth import mint_token
 from fusebox.core import codec
 from fusebox.kafka_admin import ensure_topics
 from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from tests.harness import ROOT, free_port, start_stack
 from tests.integration.api.support import Topics, service_state
 
@@ -147,7 +148,7 @@ async def bench(stack) -> None:
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     database_url = stack.database_url.rsplit("/", 1)[0] + "/" + db_name
-    apply_migrations(database_url)
+    apply_migrations(database_url, schema_for_prefix(prefix))
     topics = Topics(stack.kafka_bootstrap, prefix)
     await topics.start()
     await topics.publish_states([service_state(f"bench-{i:04d}", version=1) for i in range(SERVICES)])

@@ -221,7 +221,9 @@ async def configure(args: argparse.Namespace, client: FuseboxClient, services: S
         from fusebox.auth import mint_token
         from fusebox.settings import Settings
 
-        token = mint_token(Settings.from_env().jwt_secret, "fusebox-simulate", ttl_s=3600)
+        settings = Settings.from_env()
+        token = mint_token(settings.required_jwt_secret(), "fusebox-simulate", ttl_s=3600,
+                           issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         if await configure_via_api(args.api, token, services, DEMO_CONFIG, deadline_s=args.api_wait):
             return
         if args.configure == "api":

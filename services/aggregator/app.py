@@ -191,7 +191,7 @@ class Aggregator:
                                                capacity=settings.max_batch * 2)
         self._folding = asyncio.Lock()  # held while a batch is folded and committed
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
-        self.sink = PostgresSink(settings.shared.database_url)
+        self.sink = PostgresSink(settings.shared.database_url, settings.shared.db_schema)
         self.sink_feed = SinkFeed(settings.shared.kafka_bootstrap, f"{settings.app_id}-sinks", {
             names[HEALTH_HISTORY.suffix]: self.sink.write_history,
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),

@@ -29,6 +29,7 @@ from fusebox.core.isotime import parse_iso_ms
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS, TopicSpec
 from fusebox.core.validation import ValidationError
 from fusebox.settings import Settings
+from fusebox.storage.schema import scoped_conninfo
 from fusebox.topic_reader import read_from_start
 
 from .processor import decode, source_of
@@ -125,8 +126,9 @@ async def live_states(settings: Settings) -> dict[str, dict]:
     return states
 
 
-def live_history(database_url: str, since_ms: int) -> dict[tuple[str, int], tuple]:
-    with psycopg.connect(database_url) as conn:
+def live_history(database_url: str, schema: str, since_ms: int) -> dict[tuple[str, int], tuple]:
+    """This deployment's history rows (its own schema) since `since_ms`."""
+    with psycopg.connect(scoped_conninfo(database_url, schema)) as conn:
         rows = conn.execute(
             "SELECT service_name, seq, timestamp, status, duration_ms, incidents FROM circuit_breaker_history "
             "WHERE timestamp >= to_timestamp(%s / 1000.0) AT TIME ZONE 'UTC'", (since_ms,)).fetchall()
@@ -159,14 +161,14 @@ async def run(settings: Settings, write_history: bool) -> int:
     started = time.monotonic()
     rebuilt = await rebuild(settings)
     if write_history:
-        sink = PostgresSink(settings.database_url)
+        sink = PostgresSink(settings.database_url, settings.db_schema)
         try:
             await sink.write_history([dumps(entry) for entry in rebuilt.history.values()])
         finally:
             await sink.close()
     since_ms = int(time.time() * 1000) - RETENTION_MS
-    differences = compare(rebuilt, await live_states(settings), live_history(settings.database_url, since_ms),
-                          since_ms)
+    history = live_history(settings.database_url, settings.db_schema, since_ms)
+    differences = compare(rebuilt, await live_states(settings), history, since_ms)
     print(f"replayed {rebuilt.folded} events into {len(rebuilt.states)} services and "
           f"{len(rebuilt.history)} history entries in {time.monotonic() - started:.1f}s"
           + (f"; {rebuilt.pending_commands} commands not yet applied live" if rebuilt.pending_commands else ""))

@@ -43,7 +43,7 @@ def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = No
         middlewares=[
             make_request_metrics_middleware(metrics),
             make_error_middleware(lambda request, error: metrics.rejected_requests.labels(code=error.code).inc()),
-            make_auth_middleware(settings.jwt_secret),
+            make_auth_middleware(settings.token_policy),
         ],
     )
     app[keys.SETTINGS] = settings
@@ -71,7 +71,7 @@ def _gateway(metrics_reader: MetricsReader | None):
         for dependency in ("kafka", "postgres"):
             metrics.dependency_breaker_open.labels(dependency=dependency).set(0)
 
-        pool = open_pool(settings.database_url, settings.db_timeout_ms / 1000)
+        pool = open_pool(settings.database_url, settings.schema, settings.db_timeout_ms / 1000)
         await pool.open(wait=False)
         db = Database(pool, postgres_breaker, settings.db_timeout_ms / 1000)
         redis = _redis(settings)

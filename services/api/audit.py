@@ -14,6 +14,29 @@ from fusebox.api.storage import Database, jsonb
 logger = logging.getLogger("fusebox.api.audit")
 
 PENDING = "pending"
+SERVICE_NAME_CHARS = 255  # the column's width
+_DETAIL_CHARS = 300
+
+
+def storable_text(text: str, limit: int) -> str:
+    """`text` as PostgreSQL takes it: no NUL, no lone surrogate, at most `limit` characters."""
+    clean = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return clean[:limit]
+
+
+def storable_service(name: str) -> str:
+    """The service name of an audit row, also for a name the API refused."""
+    return storable_text(name, SERVICE_NAME_CHARS)
+
+
+def _storable_detail(detail: dict | None) -> dict | None:
+    if detail is None:
+        return None
+    bounded = {**detail, "message": storable_text(str(detail.get("message", "")), _DETAIL_CHARS)}
+    if "details" in detail:
+        bounded["details"] = [{k: storable_text(str(v), _DETAIL_CHARS) for k, v in d.items()}
+                              for d in detail["details"][:20]]
+    return bounded
 
 
 @dataclass
@@ -45,7 +68,8 @@ class AuditLog:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (entry.admin_id, entry.action, entry.service, entry.request_id, entry.command_id, entry.reason,
                  jsonb(entry.metadata) if entry.metadata is not None else None, jsonb(entry.request),
-                 entry.outcome, entry.error_code, jsonb(entry.detail) if entry.detail is not None else None))
+                 entry.outcome, entry.error_code, jsonb(_storable_detail(entry.detail))
+                 if entry.detail is not None else None))
             row = await cursor.fetchone()
             return int(row[0])
 
@@ -67,9 +91,19 @@ class AuditLog:
             logger.error("could not record outcome %s of audit row %d: %r", outcome, audit_id, exc)
 
     async def record_rejection(self, entry: AuditEntry) -> None:
-        """Write a refused attempt (validation, rate limit, unknown service); best effort, logged on failure."""
+        """Write a refused attempt (validation, rate limit, unknown service); logged when PostgreSQL fails.
+
+        A row PostgreSQL refuses as data is written again without the request's own values."""
         try:
-            await self.open(entry)
+            try:
+                await self.open(entry)
+            except psycopg.DataError as exc:
+                logger.warning("audit row of request_id=%s refused as data (%r); storing it without the request",
+                               entry.request_id, exc)
+                await self.open(AuditEntry(entry.admin_id, entry.action, storable_service(entry.service),
+                                           entry.request_id, request={"excerpt": None, "unstorable": repr(exc)[:300]},
+                                           outcome=entry.outcome, error_code=entry.error_code,
+                                           detail={"message": "the request could not be stored"}))
         except (DependencyUnavailable, psycopg.Error) as exc:
             logger.error("could not audit a rejected %s of %r by %r (request_id=%s, outcome=%s): %r",
                          entry.action, entry.service, entry.admin_id, entry.request_id, entry.error_code, exc)

@@ -13,6 +13,7 @@ from fusebox.api.history import RETENTION
 from fusebox.api.keys import (ACTIONS, AUDIT_TRAIL, COMMAND_BUS, DATABASE, HISTORY, HUB, METRICS, METRICS_READER,
                               OPENAPI_JSON, SETTINGS, VIEW, WS_SLOTS)
 from fusebox.api.metrics_reader import MetricsUnavailable
+from fusebox.api.request_body import read_body
 from fusebox.api.validation import parse_limit, parse_time, validate_service, validate_timeframe
 from fusebox.api.ws import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER
 from fusebox.api.ws_admission import SUBPROTOCOL, check_offered_protocols, check_origin, websocket_token
@@ -51,17 +52,17 @@ async def service_state(request: web.Request) -> web.Response:
 
 
 async def update_config(request: web.Request) -> web.Response:
-    service = validate_service(request.match_info["service"])
-    raw = await request.read()
-    answer = await request.app[ACTIONS].update_config(principal_of(request), service, raw, request_id_of(request))
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    answer = await request.app[ACTIONS].update_config(principal_of(request), request.match_info["service"], body,
+                                                      request_id_of(request))
     return json_response(answer.body, answer.status)
 
 
 async def reset(request: web.Request) -> web.Response:
-    service = validate_service(request.match_info["service"])
-    raw = await request.read()
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
     _require_view(request)
-    answer = await request.app[ACTIONS].reset(principal_of(request), service, raw, request_id_of(request))
+    answer = await request.app[ACTIONS].reset(principal_of(request), request.match_info["service"], body,
+                                              request_id_of(request))
     return json_response(answer.body, answer.status)
 
 
@@ -148,7 +149,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(timeout=2.0, max_msg_size=64 * 1024, protocols=(SUBPROTOCOL,))
     upgrading = ws.can_prepare(request).ok
     try:
-        principal = authenticate(settings.jwt_secret, websocket_token(request))
+        principal = authenticate(settings.token_policy, websocket_token(request))
     except ApiError as error:
         if not upgrading:
             raise
@@ -215,9 +216,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/api/admin/openapi.json", openapi)
     app.router.add_get("/api/admin/ws", websocket)
+    # The fleet routes come first, so `GET …/status` and `GET …/metrics` are the fleet's; a service
+    # of either name is read at `…/{service}/state`, which reads every service whatever its name.
     app.router.add_get(f"{BASE}/status", status)
-    app.router.add_get(f"{BASE}/metrics", fleet_metrics)  # before /{service}, which would take "metrics"
+    app.router.add_get(f"{BASE}/metrics", fleet_metrics)
     app.router.add_get(f"{BASE}/{{service}}", service_state)
+    app.router.add_get(f"{BASE}/{{service}}/state", service_state)
     app.router.add_put(f"{BASE}/{{service}}/config", update_config)
     app.router.add_post(f"{BASE}/{{service}}/reset", reset)
     app.router.add_get(f"{BASE}/{{service}}/history", history)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from fusebox.settings import Settings, env_int
+from fusebox.auth import TokenPolicy
+from fusebox.settings import DEFAULT_JWT_MAX_LIFETIME_S, Settings, env_int
+from fusebox.storage.schema import resolve_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,11 @@ class ApiSettings:
     breaker_reset_timeout_ms: int = 5000
     metrics_cache_ttl_s: int = 5
     history_max_limit: int = 1000
+    # FUSEBOX_DB_SCHEMA; None derives the schema from the topic prefix
+    db_schema: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_max_lifetime_s: int | None = DEFAULT_JWT_MAX_LIFETIME_S
 
     @classmethod
     def from_env(cls) -> "ApiSettings":
@@ -45,10 +52,14 @@ class ApiSettings:
             database_url=shared.database_url,
             redis_url=shared.redis_url,
             topic_prefix=shared.topic_prefix,
-            jwt_secret=shared.jwt_secret,
+            jwt_secret=shared.required_jwt_secret(),
             host=shared.api_host,
             port=shared.api_port,
             heartbeat_ms=shared.heartbeat_ms,
+            db_schema=shared.db_schema,
+            jwt_issuer=shared.jwt_issuer,
+            jwt_audience=shared.jwt_audience,
+            jwt_max_lifetime_s=shared.jwt_max_lifetime_s,
             command_timeout_ms=env_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
             kafka_send_timeout_ms=env_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
             db_timeout_ms=env_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
@@ -64,6 +75,15 @@ class ApiSettings:
             breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
             breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
         )
+
+    @property
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(self.jwt_secret, self.jwt_issuer, self.jwt_audience, self.jwt_max_lifetime_s)
+
+    @property
+    def schema(self) -> str:
+        """This deployment's PostgreSQL schema."""
+        return resolve_schema(self.db_schema, self.topic_prefix)
 
     def with_(self, **changes) -> "ApiSettings":
         return replace(self, **changes)
