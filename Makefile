@@ -24,9 +24,11 @@ demo: setup
 	bash deploy/local/demo.sh start
 
 test: setup
+	node --test tests/unit/dashboard/
 	$(PY) -m pytest -p no:cacheprovider -q tests
 
 test-unit: setup
+	node --test tests/unit/dashboard/
 	$(PY) -m pytest -p no:cacheprovider -q tests/unit
 
 test-integration: setup
