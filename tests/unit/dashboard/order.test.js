@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { busiestFirst, worstFirst } from "../../../services/api/dashboard/js/order.js";
+import { busiestFirst, stayingItems, worstFirst } from "../../../services/api/dashboard/js/order.js";
 
 const state = (service, status, circuitState, successRate, total = 10) =>
   ({ service, status, circuit: { state: circuitState }, operations: { successRate, total } });
@@ -26,4 +26,20 @@ test("ties fall back to the name, so the order is stable", () => {
 test("busiest first orders by calls", () => {
   const fleet = [state("quiet", "healthy", "closed", 1, 5), state("busy", "healthy", "closed", 1, 500)];
   assert.deepEqual(fleet.sort(busiestFirst).map((s) => s.service), ["busy", "quiet"]);
+});
+
+test("moving one item far down keeps every other item in place", () => {
+  // current order a b c d e; new order b c d e a: only a moves
+  const keep = stayingItems([1, 2, 3, 4, 0]);
+  assert.deepEqual(keep, [true, true, true, true, false]);
+});
+
+test("an unchanged order keeps everything and new items are never kept", () => {
+  assert.deepEqual(stayingItems([0, 1, 2]), [true, true, true]);
+  assert.deepEqual(stayingItems([0, -1, 1]), [true, false, true]);
+  assert.deepEqual(stayingItems([]), []);
+});
+
+test("a reversed order keeps one item", () => {
+  assert.equal(stayingItems([3, 2, 1, 0]).filter(Boolean).length, 1);
 });

@@ -1,18 +1,23 @@
 /**
  * The fleet view: one tile per service, worst first, filtered by a query that lives in the URL.
  * Tiles are built once and only the changed ones are written to, inside the store's animation frame;
- * the order is recomputed when a status, state or success rate moved, at most once a second for rates.
+ * the order is recomputed when a status, state or success rate moved, at most every two seconds for rates.
  */
 import { h, setText, STATE_ICON, STATUS_ICON } from "../dom.js";
 import { formatClock, formatCount, formatCountdown, formatPerSecond, formatRate } from "../format.js";
-import { ORDERS, placeKey } from "../order.js";
+import { ORDERS, placeKey, stayingItems } from "../order.js";
 import { matches, parseQuery } from "../query.js";
 import { BUCKET_MS, latestRate, rates, sparkPoints } from "../sparkline.js";
 
 const SPARK_W = 120;
 const SPARK_H = 22;
-const RATE_REORDER_MS = 1000;
+const RATE_REORDER_MS = 2000;
 const STATUSES = ["failed", "degraded", "healthy"];
+const TILE_MIN_W = 248;
+const TILE_H = 100;
+const TILE_GAP = 6;
+const FAR_MOVES_PER_FRAME = 120;
+const SPARKS_PER_FRAME = 100;
 
 /** The filter as the URL holds it: ?q=…&status=failed,degraded&sort=worst */
 function filterFromUrl() {
@@ -57,7 +62,7 @@ function buildTile(name) {
       ref("failed", h("span", { class: "bad", title: "failed" })),
       ref("rejected", h("span", { class: "rej", title: "rejected by client-side breakers" })),
       ref("last", h("span", { class: "last", title: "last operation" }))));
-  return { el, refs, status: "", state: "", key: "", deadline: null };
+  return { el, refs, status: "", state: "", key: "", deadline: null, index: -1 };
 }
 
 export function mountFleet(root, { store, clock = () => Date.now() }) {
@@ -99,7 +104,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     h("option", { value: "busiest" }, "Busiest"));
   sortSelect.value = filter.sort;
   const shown = h("span", { class: "shown", role: "status" });
-  const grid = h("div", { class: "fleet-grid", role: "list", "aria-label": "Services" });
+  const grid = h("nav", { class: "fleet-grid", "aria-label": "Services" });
   const empty = h("p", { class: "empty" }, "Waiting for the breaker states…");
 
   root.append(h("section", { class: "fleet" },
@@ -192,23 +197,101 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     const states = [];
     for (const entry of store.services.values()) states.push(entry.state);
     states.sort(order);
-    let shownCount = 0;
-    let cursor = grid.firstChild;
-    for (const state of states) {
-      if (!visible(state)) continue;
-      shownCount++;
-      const el = tiles.get(state.service).el;
-      if (cursor === el) cursor = cursor.nextSibling;
-      else grid.insertBefore(el, cursor);
-    }
-    while (cursor) {
-      const next = cursor.nextSibling;
-      cursor.remove();
-      cursor = next;
-    }
+    const wanted = [];
+    for (const state of states) if (visible(state)) wanted.push(tiles.get(state.service).el);
+    placeInOrder(wanted);
+    position(wanted, false);
+    const shownCount = wanted.length;
     setText(shown, `${shownCount} of ${states.length} shown`);
     empty.hidden = states.length > 0;
     if (states.length > 0) setText(empty, "");
+  }
+
+  /**
+   * Tiles are absolutely placed at (column, row) of their index: each is then its own layout boundary, so a
+   * number written into one tile, or a tile moving, never lays out the other thousand again.
+   */
+  const geometry = { columns: 1, width: TILE_MIN_W, placed: [], top: 0 };
+  let scrollY = window.scrollY;
+  const onScroll = () => { scrollY = window.scrollY; if (farMoves.size) requestAnimationFrame(moveFar); };
+  window.addEventListener("scroll", onScroll, { passive: true });
+  /** Tiles whose new place is out of sight, moved a slice per frame: one status change can shift hundreds. */
+  const farMoves = new Map();
+
+  function place(el, index) {
+    const column = index % geometry.columns;
+    const row = Math.floor(index / geometry.columns);
+    el.style.transform = `translate(${column * (geometry.width + TILE_GAP)}px, ${row * (TILE_H + TILE_GAP)}px)`;
+  }
+
+  function nearRange() {
+    const rowHeight = TILE_H + TILE_GAP;
+    const screenRows = Math.ceil(window.innerHeight / rowHeight);
+    const firstRow = Math.floor((scrollY - geometry.top) / rowHeight) - screenRows;
+    return [Math.max(0, firstRow) * geometry.columns, (firstRow + 3 * screenRows + 1) * geometry.columns];
+  }
+
+  function position(wanted, all) {
+    const [low, high] = nearRange();
+    wanted.forEach((el, index) => {
+      const tile = tiles.get(el.dataset.service);
+      if (!all && tile.index === index) return;
+      const near = (index >= low && index < high) || (tile.index >= low && tile.index < high) || tile.index < 0;
+      tile.index = index;
+      if (near) {
+        farMoves.delete(el);
+        place(el, index);
+      } else {
+        farMoves.set(el, index);
+      }
+    });
+    geometry.placed = wanted;
+    const rows = Math.ceil(wanted.length / geometry.columns);
+    const height = `${Math.max(0, rows * (TILE_H + TILE_GAP) - TILE_GAP)}px`;
+    // A new height changes every tile's containing block: written only when the row count changes.
+    if (grid.style.height !== height) grid.style.height = height;
+    if (farMoves.size) requestAnimationFrame(moveFar);
+  }
+
+  function moveFar() {
+    let budget = FAR_MOVES_PER_FRAME;
+    for (const [el, index] of farMoves) {
+      if (budget-- === 0) break;
+      farMoves.delete(el);
+      place(el, index);
+    }
+    if (farMoves.size) requestAnimationFrame(moveFar);
+  }
+  function measure() {
+    const width = grid.clientWidth;
+    const columns = Math.max(1, Math.floor((width + TILE_GAP) / (TILE_MIN_W + TILE_GAP)));
+    const tileWidth = Math.floor((width - TILE_GAP * (columns - 1)) / columns);
+    if (columns === geometry.columns && tileWidth === geometry.width) return;
+    geometry.columns = columns;
+    geometry.width = tileWidth;
+    geometry.top = grid.getBoundingClientRect().top + window.scrollY;
+    grid.style.setProperty("--tile-w", `${tileWidth}px`);
+    position(geometry.placed, true);
+  }
+  const resize = new ResizeObserver(() => measure());
+  resize.observe(grid);
+  measure();
+
+  /** Puts the grid's tiles in the wanted order, moving as few as possible: a move costs style and layout. */
+  function placeInOrder(wanted) {
+    const wantedSet = new Set(wanted);
+    const position = new Map();
+    for (let el = grid.firstElementChild; el;) {
+      const next = el.nextElementSibling;
+      if (wantedSet.has(el)) position.set(el, position.size); else el.remove();
+      el = next;
+    }
+    const keep = stayingItems(wanted.map((el) => position.get(el) ?? -1));
+    let anchor = null;
+    for (let i = wanted.length - 1; i >= 0; i--) {
+      if (!keep[i]) grid.insertBefore(wanted[i], anchor);
+      anchor = wanted[i];
+    }
   }
 
   function countFleet() {
@@ -232,7 +315,6 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       let tile = tiles.get(name);
       if (!tile) {
         tile = buildTile(name);
-        tile.el.setAttribute("role", "listitem");
         tiles.set(name, tile);
         orderDirty = true;
         writeTile(tile, entry.state, now);
@@ -285,7 +367,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   }, BUCKET_MS);
   function drawSparkSlice() {
     const now = Date.now();
-    for (const name of sparkQueue.splice(0, 150)) {
+    for (const name of sparkQueue.splice(0, SPARKS_PER_FRAME)) {
       const tile = tiles.get(name);
       const entry = store.services.get(name);
       if (tile && entry) writeSpark(tile, entry.samples, now);
@@ -304,5 +386,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     clearInterval(countdownTimer);
     clearInterval(sparkTimer);
     clearInterval(reorderTimer);
+    resize.disconnect();
+    window.removeEventListener("scroll", onScroll);
   };
 }
