@@ -4,7 +4,7 @@ STACK := bash deploy/local/stack.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup up down status demo test test-unit test-integration bench
+.PHONY: setup up down status demo test test-unit test-integration bench dashboard-size
 
 setup:
 	$(STACK) setup
@@ -36,3 +36,10 @@ test-integration: setup
 
 bench: setup
 	$(PY) -m bench
+
+# What the browser downloads for the dashboard, each file gzipped as a server would send it.
+dashboard-size: setup
+	@cd services/api/dashboard && total=0 && raw=0 && for f in index.html favicon.svg css/*.css vendor/uPlot.min.css js/*.js js/views/*.js vendor/uPlot.esm.js; do \
+	  n=$$(gzip -9c "$$f" | wc -c); total=$$((total + n)); raw=$$((raw + $$(wc -c < "$$f"))); \
+	  printf '%7d  %s\n' "$$n" "$$f"; done; \
+	  printf '%7d  total gzipped, %d bytes uncompressed (uPlot.esm.js is loaded on a service page only)\n' "$$total" "$$raw"

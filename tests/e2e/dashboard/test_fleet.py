@@ -1,6 +1,7 @@
 """The fleet view in Chromium against the real aggregator and `fusebox api`: sign-in, a breaker's live life, a restart."""
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -161,16 +162,45 @@ async def test_the_fleet_filter_lives_in_the_url_and_a_screenshot_is_taken(fleet
     await expect(page.locator(".tile")).not_to_have_count(0, timeout=20_000)
     # Sorted worst first: the degraded search-api leads
     await expect(page.locator(".tile").first).to_have_attribute("data-service", "search-api", timeout=10_000)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "fleet.png"))
+
+    # With live traffic the sparklines fill in (two completed 5 s buckets make the first rate)
+    async def traffic() -> None:
+        async with fleet.producer() as producer:
+            for tick in range(160):
+                await producer.outcomes([outcome(service, "success", latency=10.0 + tick % 7)
+                                         for service in CALM[:-1] if service != "search-api"
+                                         for _ in range(1 + CALM.index(service) % 3)])
+                await asyncio.sleep(0.25)
+
+    flowing = asyncio.create_task(traffic())
+    try:
+        # And one breaker open (with a long reset timeout) and one service degraded by a fresh failure
+        await configure(fleet.api.url, "payments-api",
+                        {"failureThreshold": 3, "resetTimeoutMs": 120_000, "minHealthyPeriodMs": 5000})
+        async with fleet.producer() as producer:
+            now = int(time.time() * 1000)
+            await producer.outcomes([outcome("payments-api", "success", ts=now - 2000 + i) for i in range(30)] +
+                                    [outcome("payments-api", "failure", ts=now + i) for i in range(3)] +
+                                    [outcome("search-api", "failure", ts=now)])
+        await expect(page.locator(".tile").first).to_have_attribute("data-service", "payments-api", timeout=20_000)
+        await expect(page.locator('.tile[data-service="search-api"]')).to_have_attribute("data-status", "degraded")
+        await expect(page.locator('.tile[data-service="inventory-db"] .spark polyline')).to_have_attribute(
+            "points", re.compile(r"\d \d"), timeout=30_000)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "fleet.png"))
+        await page.screenshot(path=str(SCREENSHOTS / "fleet-readme.png"), clip={"x": 0, "y": 0, "width": 1440,
+                                                                                 "height": 470})
+    finally:
+        flowing.cancel()
 
     # When the operator types a query
-    await page.get_by_label("Filter services").fill("name:*-api rate<1")
+    await page.get_by_label("Filter services").fill("name:*-api rate<1 -state:open")
     await expect(page.locator(".tile")).to_have_count(1)
-    assert "q=name%3A*-api+rate%3C1" in page.url
+    await expect(page.locator(".tile")).to_have_attribute("data-service", "search-api")
+    assert "q=name%3A*-api+rate%3C1+-state%3Aopen" in page.url
     # Then the link reproduces the view
     await page.reload()
-    await expect(page.get_by_label("Filter services")).to_have_value("name:*-api rate<1")
+    await expect(page.get_by_label("Filter services")).to_have_value("name:*-api rate<1 -state:open")
     await expect(page.locator(".tile")).to_have_count(1, timeout=20_000)
     # And a term it cannot read is named
     await page.get_by_label("Filter services").fill("colour:red")

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { BUCKET_MS, SPARK_BUCKETS, latestRate, rates, recordTotal, sparkPoints }
+import { BUCKET_MS, MIN_SPARK_BUCKETS, SPARK_BUCKETS, latestRate, rates, recent, recordTotal, sparkPoints }
   from "../../../services/api/dashboard/js/sparkline.js";
 
 test("the rate of a completed bucket is the growth of the total per second", () => {
@@ -33,4 +33,11 @@ test("old buckets are dropped", () => {
 
 test("points scale to the box and skip unknown values", () => {
   assert.equal(sparkPoints([null, 0, 2], 10, 12), "5.0,11.0 10.0,1.0");
+});
+
+test("a young history is drawn from its first known bucket, over at least a minute", () => {
+  const young = [...new Array(SPARK_BUCKETS - 3).fill(null), 1, 2, 3];
+  assert.deepEqual(recent(young), [...new Array(MIN_SPARK_BUCKETS - 3).fill(null), 1, 2, 3]);
+  const old = new Array(SPARK_BUCKETS).fill(1);
+  assert.equal(recent(old).length, SPARK_BUCKETS);
 });

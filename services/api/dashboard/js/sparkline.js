@@ -67,3 +67,14 @@ export function latestRate(values) {
   for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
   return null;
 }
+
+/** At least the last minute: a page open for less than the whole window draws what it has across the tile. */
+export const MIN_SPARK_BUCKETS = 12;
+
+/** `values` from the first known one on, padded at the front to MIN_SPARK_BUCKETS. */
+export function recent(values) {
+  const first = values.findIndex((v) => v !== null);
+  if (first < 0) return values.slice(-MIN_SPARK_BUCKETS);
+  const known = values.slice(first);
+  return known.length >= MIN_SPARK_BUCKETS ? known : [...new Array(MIN_SPARK_BUCKETS - known.length).fill(null), ...known];
+}

@@ -7,7 +7,7 @@ import { h, setText, STATE_ICON, STATUS_ICON } from "../dom.js";
 import { formatClock, formatCount, formatCountdown, formatPerSecond, formatRate } from "../format.js";
 import { ORDERS, placeKey, stayingItems } from "../order.js";
 import { matches, parseQuery } from "../query.js";
-import { BUCKET_MS, latestRate, rates, sparkPoints } from "../sparkline.js";
+import { BUCKET_MS, latestRate, rates, recent, sparkPoints } from "../sparkline.js";
 
 const SPARK_W = 120;
 const SPARK_H = 22;
@@ -49,9 +49,9 @@ function buildTile(name) {
         ref("statusText", h("span", { class: "badge-text" })))),
       ref("circuit", h("span", { class: "circuit" })),
       ref("failures", h("span", { class: "failures", title: "consecutive failures of the threshold" })),
-      ref("attempts", h("span", { class: "attempts", title: "half-open trials in this incident" })),
-      ref("countdown", h("span", { class: "countdown" }))),
+      ref("attempts", h("span", { class: "attempts", title: "half-open trials in this incident" }))),
     h("div", { class: "tile-spark" },
+      ref("countdown", h("span", { class: "countdown" })),
       ref("spark", h("svg:svg", { class: "spark", viewBox: `0 0 ${SPARK_W} ${SPARK_H}`, preserveAspectRatio: "none",
                                   "aria-hidden": "true" },
         ref("line", h("svg:polyline", { points: "" })))),
@@ -183,7 +183,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   }
 
   function writeSpark(tile, samples, now) {
-    const values = rates(samples, now);
+    const values = recent(rates(samples, now));
     tile.refs.line.setAttribute("points", sparkPoints(values, SPARK_W, SPARK_H));
     setText(tile.refs.rps, formatPerSecond(latestRate(values)));
   }
