@@ -1,4 +1,4 @@
-"""Settings shared by every Fusebox process: environment variables with local defaults (DESIGN §10)."""
+"""Settings shared by every Fusebox process: environment variables with local defaults (docs/configuration.md)."""
 from __future__ import annotations
 
 import os

@@ -115,6 +115,9 @@ print_instructions() {
   Fusebox demo is running: 12 simulated services, incidents on inventory-db (down at 20 s, back at
   45 s), search-api (degrades slowly from 45 s) and recommendations (flaps from 60 s), every 3 minutes.
 
+  dashboard    $API_URL/dashboard/#token=$token
+               (the token is in the URL fragment: the browser keeps it, no server log sees it)
+
   API          $API_URL/api/admin/circuit-breaker/status
   JWT secret   $secret
   admin token  $token

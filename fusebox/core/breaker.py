@@ -2,7 +2,7 @@
 
 Pure: no clock, no I/O, no randomness. Time is the largest event time seen so far (an
 outcome's `ts`, a command's `issuedAt`); an older event arriving late is counted but never
-moves time back. Semantics: DESIGN §3, and docs/breaker-semantics.md for what it leaves open.
+moves time back. Semantics, rule by rule: docs/breaker-semantics.md.
 
                       failureCount >= failureThreshold (a new incident)
           ┌────────┐ ─────────────────────────────────────────────────► ┌──────┐

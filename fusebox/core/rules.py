@@ -160,7 +160,7 @@ _CONFIG_FIELDS = frozenset(CONFIG_RANGES)
 
 
 def config_issues(body: Any, prefix: str = "") -> Issues:
-    """ConfigUpdateRequest (DESIGN §5): integers only, in range; requestLimit optional."""
+    """ConfigUpdateRequest (docs/topics-and-events.md): integers only, in range; requestLimit optional."""
     issues: Issues = []
     if not _object(issues, body, prefix.rstrip(".")):
         return issues
@@ -183,7 +183,7 @@ _METADATA_FIELDS = frozenset({"triggeredBy", "environment", "notes"})
 
 
 def reset_issues(body: Any, prefix: str = "", *, allow_request_id: bool = False) -> Issues:
-    """ResetRequest (DESIGN §5); as a command payload it may also carry `requestId`."""
+    """ResetRequest (docs/topics-and-events.md); as a command payload it may also carry `requestId`."""
     issues: Issues = []
     if not _object(issues, body, prefix.rstrip(".")):
         return issues

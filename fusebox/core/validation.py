@@ -76,7 +76,7 @@ def decode_command(raw: bytes | bytearray | memoryview | str) -> dict:
 
 
 def validate_config_update(body: Any) -> dict:
-    """ConfigUpdateRequest (PUT …/{service}/config): DESIGN §5 validation, unknown fields rejected."""
+    """ConfigUpdateRequest (PUT …/{service}/config): rules of docs/topics-and-events.md, unknown fields rejected."""
     issues = rules.config_issues(body)
     if issues:
         raise _fail("ConfigUpdateRequest", issues)
@@ -84,7 +84,7 @@ def validate_config_update(body: Any) -> dict:
 
 
 def validate_reset_request(body: Any) -> dict:
-    """ResetRequest (POST …/{service}/reset): DESIGN §5 validation, unknown fields rejected."""
+    """ResetRequest (POST …/{service}/reset): rules of docs/topics-and-events.md, unknown fields rejected."""
     issues = rules.reset_issues(body)
     if issues:
         raise _fail("ResetRequest", issues)

@@ -71,7 +71,8 @@ class AdminClient:
                     await self._emit_status("reconnecting", attempts, delay=delay)
                     await self.sleep(delay)
                 try:
-                    async with session.ws_connect(self._connect_url(attempts), heartbeat=None) as ws:
+                    async with session.ws_connect(self._connect_url(attempts), heartbeat=None,
+                                                  headers={"Authorization": f"Bearer {self.token}"}) as ws:
                         self._ws = ws
                         attempts = 0
                         await self._receive(ws)
@@ -102,7 +103,7 @@ class AdminClient:
             await self._ws.send_str(codec.dumps({"type": "ping", "timestamp": int(time.time() * 1000)}).decode())
 
     def _connect_url(self, attempts: int) -> str:
-        params: dict[str, str | int] = {"access_token": self.token, "reconnectAttempts": attempts}
+        params: dict[str, str | int] = {"reconnectAttempts": attempts}
         if self.session_id is not None and self.last_seq is not None:
             params.update(sessionId=self.session_id, lastSeq=self.last_seq)
         return f"{self.url}?{urlencode(params)}"

@@ -4,13 +4,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from fusebox.api import keys
 from fusebox.api.admin_actions import AdminActions
-from fusebox.api.audit import AuditLog
+from fusebox.api.audit import AuditLog, AuditTrail
+from fusebox.api.dashboard_files import DASHBOARD_DIR, DashboardFiles, add_dashboard_routes
 from fusebox.api.auth import make_auth_middleware
 from fusebox.api.breaker import OPEN, DependencyBreaker
 from fusebox.api.commands import CommandBus
@@ -25,13 +27,16 @@ from fusebox.api.settings import ApiSettings
 from fusebox.api.state_view import StateView, StateViewFollower
 from fusebox.api.storage import POSTGRES_FAILURES, Database, open_pool
 from fusebox.api.ws import WsHub
+from fusebox.api.ws_admission import ConnectionSlots
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, COMMAND_RESULTS
 
 logger = logging.getLogger("fusebox.api")
 
 
-def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = None) -> web.Application:
-    """The gateway app. `metrics_reader` replaces the default reader of operation metrics (rollups in PostgreSQL)."""
+def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = None,
+             dashboard_dir: Path = DASHBOARD_DIR) -> web.Application:
+    """The gateway app. `metrics_reader` replaces the default reader of operation metrics (rollups in PostgreSQL);
+    `dashboard_dir` the folder the dashboard is served from."""
     metrics = ApiMetrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -44,9 +49,11 @@ def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = No
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.OPENAPI_JSON] = openapi_json()
+    app[keys.WS_SLOTS] = ConnectionSlots(settings.ws_max_connections_per_admin, settings.ws_max_connections)
     app.cleanup_ctx.append(_gateway(metrics_reader))
     app.on_shutdown.append(_say_goodbye)
     add_routes(app)
+    add_dashboard_routes(app, DashboardFiles(dashboard_dir))
     return app
 
 
@@ -92,6 +99,7 @@ def _gateway(metrics_reader: MetricsReader | None):
         app[keys.COMMAND_BUS] = bus
         app[keys.ACTIONS] = AdminActions(view, bus, AuditLog(db), limiter, metrics)
         app[keys.HISTORY] = HistoryReader(db)
+        app[keys.AUDIT_TRAIL] = AuditTrail(db)
         app[keys.METRICS_READER] = CachedMetricsReader(metrics_reader or RollupTableMetricsReader(db),
                                                        settings.metrics_cache_ttl_s, redis, f"fusebox:{prefix}")
         tasks = [asyncio.create_task(coro, name=name) for name, coro in (

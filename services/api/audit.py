@@ -1,12 +1,14 @@
-"""The audit log: one `admin_audit_log` row per config change or reset attempt, whatever its outcome."""
+"""The audit log: one `admin_audit_log` row per config change or reset attempt, whatever its outcome, and its reader."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import psycopg
 
 from fusebox.api.breaker import DependencyUnavailable
+from fusebox.api.history import iso_utc
 from fusebox.api.storage import Database, jsonb
 
 logger = logging.getLogger("fusebox.api.audit")
@@ -71,3 +73,41 @@ class AuditLog:
         except (DependencyUnavailable, psycopg.Error) as exc:
             logger.error("could not audit a rejected %s of %r by %r (request_id=%s, outcome=%s): %r",
                          entry.action, entry.service, entry.admin_id, entry.request_id, entry.error_code, exc)
+
+
+# The stored command types, as the audit trail names them.
+ACTION_NAMES = {"config.update": "config", "breaker.reset": "reset"}
+
+
+class AuditTrail:
+    """One service's audit rows, newest first, as `GET /{service}/audit` answers them."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
+        # Rows are stamped in microseconds but shown in milliseconds: `until` takes in its whole millisecond, so
+        # a timestamp read from the trail and sent back as `until` includes that row.
+        before = until.replace(microsecond=until.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+
+        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
+            cursor = await conn.execute(
+                "SELECT id, at, admin_id, action, outcome, reason, error_code, command_id, request, metadata, detail"
+                " FROM admin_audit_log WHERE service_name = %s AND at >= %s AND at < %s"
+                " ORDER BY at DESC, id DESC LIMIT %s",
+                (service, since, before, limit))
+            return await cursor.fetchall()
+
+        return [{"id": int(row_id), "at": iso_utc(at), "adminId": admin_id,
+                 "action": ACTION_NAMES.get(action, action), "outcome": outcome, "reason": reason,
+                 "errorCode": error_code, "commandId": str(command_id) if command_id is not None else None,
+                 "request": request if request is not None else {}, "metadata": metadata, "detail": detail}
+                for row_id, at, admin_id, action, outcome, reason, error_code, command_id, request, metadata, detail
+                in await self.db.run(select)]
+
+    async def has_rows(self, service: str) -> bool:
+        async def select(conn: psycopg.AsyncConnection) -> bool:
+            cursor = await conn.execute("SELECT 1 FROM admin_audit_log WHERE service_name = %s LIMIT 1", (service,))
+            return await cursor.fetchone() is not None
+
+        return await self.db.run(select)

@@ -1,4 +1,4 @@
-"""JWT admin auth for every `/api/admin/` route (the WebSocket checks its own, as it also takes `?access_token=`)."""
+"""JWT admin auth for every `/api/admin/` route (the WebSocket checks its own: see ws_admission.py)."""
 from __future__ import annotations
 
 from aiohttp import web

@@ -11,7 +11,7 @@ RETENTION = timedelta(days=7)
 
 
 def iso_utc(value: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a `Z`, as every REST timestamp (DESIGN §2)."""
+    """ISO 8601 UTC with milliseconds and a `Z`, as every REST timestamp (schemas/README.md, Encoding)."""
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat(timespec="milliseconds") + "Z"

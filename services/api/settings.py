@@ -1,6 +1,7 @@
 """The gateway's settings: the shared Settings plus the API's own knobs (env vars with defaults)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from fusebox.settings import Settings, env_int
@@ -27,6 +28,10 @@ class ApiSettings:
     ws_batch_ms: int = 150
     ws_client_max_pending_bytes: int = 4 * 1024 * 1024
     ws_resume_buffer: int = 10_000
+    # Origins allowed to open the admin WebSocket besides the gateway's own (a browser always sends Origin).
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_max_connections_per_admin: int = 20
+    ws_max_connections: int = 10_000
     breaker_failure_threshold: int = 3
     breaker_reset_timeout_ms: int = 5000
     metrics_cache_ttl_s: int = 5
@@ -53,9 +58,17 @@ class ApiSettings:
             ws_batch_ms=env_int("FUSEBOX_API_WS_BATCH_MS", 150),
             ws_client_max_pending_bytes=env_int("FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES", 4 * 1024 * 1024),
             ws_resume_buffer=env_int("FUSEBOX_API_WS_RESUME_BUFFER", 10_000),
+            ws_allowed_origins=parse_origins(os.environ.get("FUSEBOX_API_WS_ALLOWED_ORIGINS", "")),
+            ws_max_connections_per_admin=env_int("FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN", 20),
+            ws_max_connections=env_int("FUSEBOX_API_WS_MAX_CONNECTIONS", 10_000),
             breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
             breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
         )
 
     def with_(self, **changes) -> "ApiSettings":
         return replace(self, **changes)
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """`https://ops.example.com, http://127.0.0.1:5173` → normalised origins (lower case, no trailing slash)."""
+    return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())

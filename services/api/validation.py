@@ -1,4 +1,4 @@
-"""Request validation with field-level details (DESIGN §5): bodies by the shared core's rules, plus query parameters."""
+"""Request validation with field-level details (docs/api.md): bodies by the core's rules, plus query parameters."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

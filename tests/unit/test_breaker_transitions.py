@@ -1,4 +1,4 @@
-"""Every transition and status rule of DESIGN §3, table-driven: a log in, the ServiceState out."""
+"""Every transition and status rule of docs/breaker-semantics.md, table-driven: a log in, the ServiceState out."""
 from __future__ import annotations
 
 import pytest

@@ -17,7 +17,7 @@ def test_the_schema_folder_has_one_schema_per_contract_type():
         "CallOutcome", "BreakerCommand", "CommandResult", "ServiceState", "HealthHistoryEntry",
         "OperationMetrics", "HeartbeatMessage", "ServiceUpdateMessage", "ConnectionStatusMessage",
         "ConfigUpdateRequest", "ConfigUpdateResponse", "ResetRequest", "ResetResponse", "ErrorEnvelope",
-        "DeadLetter"}
+        "DeadLetter", "MetricsSeries", "AuditEntry"}
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
@@ -46,7 +46,7 @@ def test_the_error_envelope_lists_every_stable_code():
     codes = load_schema("ErrorEnvelope")["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == ["UNAUTHORIZED", "FORBIDDEN", "MALFORMED_JSON", "VALIDATION_FAILED", "UNKNOWN_SERVICE",
                      "RATE_LIMITED", "DEPENDENCY_UNAVAILABLE", "PAYLOAD_TOO_LARGE", "NOT_FOUND",
-                     "METHOD_NOT_ALLOWED", "INTERNAL"]
+                     "METHOD_NOT_ALLOWED", "INTERNAL", "TOO_MANY_CONNECTIONS", "UPGRADE_REQUIRED"]
 
 
 def test_the_config_request_schema_has_the_ranges_the_code_enforces():

@@ -22,14 +22,6 @@ UNREACHABLE_SERVICE_NAMES = ("status", ".", "..")
 AUTH = {"Authorization": f"Bearer {admin_token('fuzzer')}"}
 
 
-class FixedMetricsReader:
-    """Stands in for the metric rollups, which are not part of the gateway."""
-
-    async def read(self, service: str, timeframe: str) -> dict:
-        return {"requestCount": 3, "successCount": 2, "failureCount": 1, "avgResponseTime": 5.0,
-                "p95ResponseTime": 9.0, "p99ResponseTime": 9.5}
-
-
 @pytest.fixture(scope="module")
 def fuzz_base_url(stack) -> Iterator[str]:
     """A gateway with a few services, on its own loop in a thread, for the synchronous fuzzer to call."""
@@ -50,7 +42,7 @@ def fuzz_base_url(stack) -> Iterator[str]:
         await producer.start()
         await producer.publish_states([service_state(s) for s in ("payments-api", "a", "search:v2")])
         await producer.stop()
-        async with running_gateway(api_settings, metrics_reader=FixedMetricsReader()) as gateway:
+        async with running_gateway(api_settings) as gateway:
             base_url.append(gateway.url)
             ready.set()
             await stop.wait()
@@ -75,6 +67,6 @@ def fuzz_base_url(stack) -> Iterator[str]:
 def test_the_api_never_fails_and_always_answers_as_documented(case, fuzz_base_url):
     if (case.path_parameters or {}).get("service") in UNREACHABLE_SERVICE_NAMES:
         return  # these path segments name other routes or are normalised away by every HTTP client
-    # JSON Schema counts 5.0 as an integer; DESIGN §5 says integers only, so the gateway refuses 5.0 with
+    # JSON Schema counts 5.0 as an integer; schemas/README.md says integers only, so the gateway refuses 5.0 with
     # VALIDATION_FAILED. Accepting valid-looking data is therefore not required of it; rejecting bad data is.
     case.call_and_validate(base_url=fuzz_base_url, headers=AUTH, excluded_checks=[positive_data_acceptance])
