@@ -85,7 +85,7 @@ async def test_a_bad_or_non_admin_token_is_refused_with_a_message(fleet, tab):
     # And an expired one
     await page.get_by_label("Admin token").fill(token("late", ttl_s=-60))
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("alert")).to_contain_text("expired")
+    await expect(page.get_by_role("alert")).to_contain_text("the token has expired")
     await expect(page.locator(".tile")).to_have_count(0)
     # The browser logs each refused request (401/403) as a failed resource, nothing else
     assert all("status of 40" in e for e in tab.console_errors), tab.console_errors
@@ -190,6 +190,9 @@ async def test_the_fleet_filter_lives_in_the_url_and_a_screenshot_is_taken(fleet
         await page.screenshot(path=str(SCREENSHOTS / "fleet.png"))
         await page.screenshot(path=str(SCREENSHOTS / "fleet-readme.png"), clip={"x": 0, "y": 0, "width": 1440,
                                                                                  "height": 470})
+        await page.emulate_media(color_scheme="dark")
+        await page.screenshot(path=str(SCREENSHOTS / "fleet-dark.png"))
+        await page.emulate_media(color_scheme="light")
     finally:
         flowing.cancel()
 
@@ -206,3 +209,34 @@ async def test_the_fleet_filter_lives_in_the_url_and_a_screenshot_is_taken(fleet
     await page.get_by_label("Filter services").fill("colour:red")
     await expect(page.locator(".query-errors")).to_contain_text('unknown key "colour"')
     assert tab.console_errors == []
+
+
+async def test_the_keyboard_reaches_a_service_and_an_expired_session_returns_to_sign_in(fleet, tab):
+    # Given a session whose token expires in a few seconds
+    lifetime_s = 8
+    expires_at = time.time() + lifetime_s
+    page = tab.page
+    await page.goto(f"{fleet.api.url}/dashboard/#token={token('brief', ttl_s=lifetime_s)}")
+    await expect(page.locator('.tile[data-service="geo-ip"]')).to_be_visible(timeout=20_000)
+
+    # When the operator moves with the keyboard to a tile and presses Enter
+    await page.get_by_label("Filter services").fill("geo-ip")
+    await expect(page.locator(".tile")).to_have_count(1)
+    for _ in range(8):  # from the query box past the chips and the sort to the tile
+        await page.keyboard.press("Tab")
+        if await page.evaluate("() => document.activeElement?.classList.contains('tile')"):
+            break
+    assert await page.evaluate("() => document.activeElement?.dataset.service") == "geo-ip"
+    await page.keyboard.press("Enter")
+    # Then the service's page opens
+    await expect(page.get_by_role("heading", name="geo-ip")).to_be_visible()
+
+    # When the token has expired and the page asks the API for something
+    while time.time() < expires_at + 1:
+        await asyncio.sleep(0.2)
+    await page.get_by_role("tablist", name="Timeframe").get_by_role("tab", name="24h").click()
+    # Then the 401 returns the operator to sign-in, with the reason
+    await expect(page.get_by_role("alert")).to_contain_text("the token has expired", timeout=10_000)
+    await expect(page.get_by_label("Admin token")).to_be_visible()
+    assert await page.evaluate("() => sessionStorage.length") == 0
+    assert all("status of 401" in e for e in tab.console_errors), tab.console_errors

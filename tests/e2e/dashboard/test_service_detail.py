@@ -169,6 +169,11 @@ async def test_the_timeline_and_the_charts_show_the_real_history_and_rollups(ser
     status, history = await rest(f"{stack.api.url}{BASE}/{service['name']}/history")
     assert int(await timeline.get_attribute("data-periods")) >= len(history) >= 1
     assert int(await timeline.get_attribute("data-incidents")) >= 1
+    # Zoomed to the last hour, the minutes-long periods of this test are wide enough to see
+    await page.get_by_role("tablist", name="Timeline range").get_by_role("tab", name="1h").click()
+    await expect(timeline).to_have_attribute("data-range", "1h")
+    failed = timeline.locator(".timeline-segment.status-failed").first
+    assert (await failed.bounding_box())["width"] >= 2
 
     # The charts are drawn from the series: one point per bucket, calls where calls were made
     charts = page.locator(".charts")
@@ -180,10 +185,11 @@ async def test_the_timeline_and_the_charts_show_the_real_history_and_rollups(ser
     await expect(charts.locator(".u-legend").first).to_contain_text("requests")
 
     # When the operator picks 24 h, the same calls are drawn in that timeframe's buckets
-    await page.get_by_role("tab", name="24h").click()
+    timeframes = page.get_by_role("tablist", name="Timeframe")
+    await timeframes.get_by_role("tab", name="24h").click()
     await expect(charts).to_have_attribute("data-timeframe", "24h")
     assert int(await charts.get_attribute("data-requests")) == service["requests"]
-    await page.get_by_role("tab", name="1h").click()
+    await timeframes.get_by_role("tab", name="1h").click()
     await expect(charts).to_have_attribute("data-timeframe", "1h")
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

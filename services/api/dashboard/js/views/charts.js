@@ -32,7 +32,7 @@ export function columns(series) {
   return { counts: [x, requests, successes, failures, rejected], latency: [x, avg, p95, p99] };
 }
 
-function options(title, width, series, yLabel) {
+function options(uPlot, title, width, series, yLabel, stepped) {
   const axisColour = cssVar("--text-dim");
   const gridColour = cssVar("--grid");
   const axis = { stroke: axisColour, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour, width: 1 } };
@@ -44,8 +44,17 @@ function options(title, width, series, yLabel) {
     axes: [axis, { ...axis, label: yLabel, size: 56 }],
     series: [{}, ...series.map(([label, colour, dash]) => ({
       label, stroke: cssVar(colour), width: 1.5, dash, spanGaps: false, points: { show: false },
+      // Counts belong to a whole bucket: drawn as steps, not as slopes between bucket starts.
+      paths: stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,
     }))],
   };
+}
+
+function bucketLabel(ms) {
+  if (ms % 86_400_000 === 0) return ms === 86_400_000 ? "day" : `${ms / 86_400_000} days`;
+  if (ms % 3_600_000 === 0) return ms === 3_600_000 ? "hour" : `${ms / 3_600_000} hours`;
+  if (ms % 60_000 === 0) return ms === 60_000 ? "minute" : `${ms / 60_000} minutes`;
+  return `${ms / 1000} s`;
 }
 
 /**
@@ -67,12 +76,12 @@ export async function renderCharts(container, series) {
   container.append(countsBox, latencyBox);
   const width = Math.max(320, container.clientWidth / 2 - 12);
   const plots = [
-    new uPlot(options("Calls per bucket", width, [
+    new uPlot(options(uPlot, `Calls per ${bucketLabel(series.bucketMs)}`, width, [
       ["requests", "--chart-1"], ["successful", "--ok"], ["failed", "--bad"], ["rejected", "--warn", [4, 3]],
-    ], "calls"), counts, countsBox),
-    new uPlot(options("Latency (ms)", width, [
+    ], "calls", true), counts, countsBox),
+    new uPlot(options(uPlot, "Latency (ms)", width, [
       ["avg", "--chart-1"], ["p95", "--warn"], ["p99", "--bad"],
-    ], "ms"), latency, latencyBox),
+    ], "ms", false), latency, latencyBox),
   ];
   const resize = new ResizeObserver(() => {
     const w = Math.max(320, container.clientWidth / 2 - 12);

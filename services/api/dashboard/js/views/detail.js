@@ -1,9 +1,10 @@
 /** A service's own page: live state, the config form, the reset dialog, its timeline, charts and audit trail. */
 import { ApiError } from "../api.js";
+import { auditSummary } from "../audit.js";
 import { clear, h, setText, STATE_ICON, STATUS_ICON } from "../dom.js";
 import { formatCount, formatCountdown, formatDateTime, formatRate } from "../format.js";
 import { renderCharts, TIMEFRAMES } from "./charts.js";
-import { renderTimeline, TIMELINE_DAYS } from "./timeline.js";
+import { RANGES, renderTimeline, TIMELINE_DAYS } from "./timeline.js";
 
 const CONFIG_FIELDS = [
   { name: "failureThreshold", label: "Failure threshold", hint: "consecutive failures that open it", min: 1, max: 10000 },
@@ -246,13 +247,23 @@ export function mountDetail(root, { service, store, api, principal }) {
   const chartBox = h("div", { class: "charts" }, h("p", { class: "hint" }, "Loading…"));
   const chartError = h("p", { class: "form-message error", role: "status" });
   let timeframe = "1h";
+  let range = "7d";
+  let historyEntries = null;
+  const rangeTabs = Object.keys(RANGES).map((r) => h("button", {
+    type: "button", role: "tab", class: "tab", dataset: { range: r }, "aria-selected": String(r === range),
+    onclick: () => {
+      range = r;
+      rangeTabs.forEach((t) => t.setAttribute("aria-selected", String(t.dataset.range === r)));
+      if (historyEntries) renderTimeline(timeline, historyEntries, store.get(service), range);
+    },
+  }, r));
   const tabs = TIMEFRAMES.map((tf) => h("button", {
     type: "button", role: "tab", class: "tab", dataset: { timeframe: tf }, "aria-selected": String(tf === timeframe),
     onclick: () => { timeframe = tf; tabs.forEach((t) => t.setAttribute("aria-selected", String(t.dataset.timeframe === tf))); loadCharts(); },
   }, tf));
   const auditBody = h("tbody", {});
   const auditTable = h("table", { class: "audit", dataset: { rows: "0" } },
-    h("thead", {}, h("tr", {}, ...["When", "Admin", "Action", "Outcome", "Reason / detail"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ...["When", "Admin", "Action", "Outcome", "Request and result"].map((t) => h("th", { scope: "col" }, t)))),
     auditBody);
   const auditError = h("p", { class: "form-message error", role: "status" });
 
@@ -262,7 +273,9 @@ export function mountDetail(root, { service, store, api, principal }) {
       h("section", { class: "panel", "aria-labelledby": "state-title" }, h("h2", { id: "state-title" }, "Live state"), stateList),
       h("section", { class: "panel", "aria-labelledby": "config-title" }, h("h2", { id: "config-title" }, "Configuration"), form)),
     h("section", { class: "panel", "aria-labelledby": "timeline-title" },
-      h("h2", { id: "timeline-title" }, `Health, last ${TIMELINE_DAYS} days`), timeline, timelineError),
+      h("div", { class: "panel-head" }, h("h2", { id: "timeline-title" }, "Health timeline"),
+        h("div", { class: "tabs", role: "tablist", "aria-label": "Timeline range" }, ...rangeTabs)),
+      timeline, timelineError),
     h("section", { class: "panel", "aria-labelledby": "metrics-title" },
       h("div", { class: "panel-head" }, h("h2", { id: "metrics-title" }, "Metrics"),
         h("div", { class: "tabs", role: "tablist", "aria-label": "Timeframe" }, ...tabs)),
@@ -311,7 +324,8 @@ export function mountDetail(root, { service, store, api, principal }) {
     const since = new Date(Date.now() - TIMELINE_DAYS * 86_400_000).toISOString();
     try {
       const answer = await api.get(path(service, `/history?since=${encodeURIComponent(since)}&limit=1000`));
-      renderTimeline(timeline, answer.body, store.get(service));
+      historyEntries = answer.body;
+      renderTimeline(timeline, historyEntries, store.get(service), range);
       setText(timelineError, "");
     } catch (error) {
       setText(timelineError, errorText(error));
@@ -335,7 +349,7 @@ export function mountDetail(root, { service, store, api, principal }) {
       const answer = await api.get(path(service, "/audit?limit=50"));
       clear(auditBody);
       for (const row of answer.body) {
-        const reason = row.reason || row.detail || row.errorCode || "";
+        const reason = auditSummary(row);
         auditBody.append(h("tr", { dataset: { action: row.action, outcome: row.outcome } },
           h("td", {}, formatDateTime(row.at)), h("td", {}, row.adminId), h("td", {}, row.action),
           h("td", {}, h("span", { class: `outcome outcome-${row.outcome}` }, row.outcome)), h("td", {}, reason)));

@@ -6,7 +6,15 @@ import { clear, h, STATUS_ICON } from "../dom.js";
 import { formatDateTime, formatDuration } from "../format.js";
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 export const TIMELINE_DAYS = 7;
+
+/** The ranges the bar can show: the full 7 days, or a zoom on the recent past. */
+export const RANGES = {
+  "7d": { spanMs: 7 * DAY_MS, tickMs: DAY_MS, unit: "d", unitMs: DAY_MS },
+  "24h": { spanMs: DAY_MS, tickMs: 3 * HOUR_MS, unit: "h", unitMs: HOUR_MS },
+  "1h": { spanMs: HOUR_MS, tickMs: 10 * 60_000, unit: "m", unitMs: 60_000 },
+};
 
 /**
  * Periods clipped to [from, to], oldest first.
@@ -30,13 +38,14 @@ export function periods(entries, current, from, to) {
   return out;
 }
 
-export function renderTimeline(container, entries, current, now = Date.now()) {
+export function renderTimeline(container, entries, current, range = "7d", now = Date.now()) {
+  const { spanMs, tickMs, unit, unitMs } = RANGES[range];
   const to = now;
-  const from = to - TIMELINE_DAYS * DAY_MS;
+  const from = to - spanMs;
   const span = to - from;
   const list = periods(entries, current, from, to);
   clear(container);
-  const bar = h("div", { class: "timeline-bar", role: "list", "aria-label": "Status periods, last 7 days" });
+  const bar = h("div", { class: "timeline-bar", role: "list", "aria-label": `Status periods, last ${range}` });
   let incidents = 0;
   for (const period of list) {
     const label = `${period.status} from ${formatDateTime(new Date(period.began).toISOString())} for ` +
@@ -55,9 +64,10 @@ export function renderTimeline(container, entries, current, now = Date.now()) {
     }
   }
   const axis = h("div", { class: "timeline-axis", "aria-hidden": "true" });
-  for (let day = TIMELINE_DAYS; day >= 0; day--) {
-    const tick = h("span", {}, day === 0 ? "now" : `-${day}d`);
-    tick.style.left = `${((TIMELINE_DAYS - day) / TIMELINE_DAYS) * 100}%`;
+  const ticks = Math.round(spanMs / tickMs);
+  for (let i = ticks; i >= 0; i--) {
+    const tick = h("span", {}, i === 0 ? "now" : `-${Math.round((i * tickMs) / unitMs)}${unit}`);
+    tick.style.left = `${((ticks - i) / ticks) * 100}%`;
     axis.append(tick);
   }
   const totals = { healthy: 0, degraded: 0, failed: 0 };
@@ -66,6 +76,7 @@ export function renderTimeline(container, entries, current, now = Date.now()) {
     ...Object.entries(totals).map(([status, ms]) => h("span", { class: `legend status-${status}` },
       h("span", { "aria-hidden": "true" }, STATUS_ICON[status]), ` ${status} ${formatDuration(ms)}`)),
     h("span", { class: "legend" }, `▼ ${incidents} incident${incidents === 1 ? "" : "s"}`));
+  container.dataset.range = range;
   container.dataset.periods = String(list.length);
   container.dataset.incidents = String(incidents);
   container.append(bar, axis, legend);
