@@ -13,7 +13,7 @@ test("jitter takes off at most half of the delay", () => {
   assert.equal(reconnectDelay(3, () => 0.999999), 2000);
   for (let i = 0; i < 200; i++) {
     const delay = reconnectDelay(4, Math.random);
-    assert.ok(delay > 4000 && delay <= 8000, `${delay}`);
+    assert.ok(delay >= 4000 && delay <= 8000, `${delay}`);
   }
 });
 
