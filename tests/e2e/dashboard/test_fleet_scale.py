@@ -29,7 +29,7 @@ UPDATE_SECONDS = 30
 FIRST_RENDER_BOUND_MS = 1500
 FRAME_WORK_BOUND_MS = 50
 FRAME_GAP_P95_BOUND_MS = 100
-LONGEST_TASK_BOUND_MS = 1000
+LONGEST_TASK_BOUND_MS = 500
 
 OBSERVE = """() => {
   const perf = { longTasks: [], gaps: [], frames: [], stop: false };

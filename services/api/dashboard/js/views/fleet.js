@@ -16,8 +16,8 @@ const STATUSES = ["failed", "degraded", "healthy"];
 const TILE_MIN_W = 248;
 const TILE_H = 100;
 const TILE_GAP = 6;
-const FAR_MOVES_PER_FRAME = 120;
-const SPARKS_PER_FRAME = 100;
+const FAR_MOVES_PER_FRAME = 60;
+const SPARKS_PER_FRAME = 50;
 
 /** The filter as the URL holds it: ?q=…&status=failed,degraded&sort=worst */
 function filterFromUrl() {
