@@ -32,7 +32,7 @@ export function createApi(token, onAuthFailure) {
       response = await fetch(path.startsWith("/") ? path : `${BASE}/${path}`, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
       });
-    } catch (cause) {
+    } catch {
       throw new ApiError(0, "NETWORK", "the API did not answer", []);
     }
     const text = await response.text();
