@@ -4,10 +4,11 @@ STACK := bash deploy/local/stack.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup up down status demo test test-unit test-integration bench dashboard-size
+.PHONY: setup up down status demo up-cluster test test-unit test-integration bench dashboard-size
 
 setup:
 	$(STACK) setup
+	bash deploy/tools.sh install
 
 up: setup
 	$(STACK) up
@@ -22,6 +23,10 @@ status:
 
 demo: setup
 	bash deploy/local/demo.sh start
+
+# the demo with 3 aggregator workers and 2 API replicas (ports: docs/production.md#a-local-cluster)
+up-cluster: setup
+	FUSEBOX_DEMO_WORKERS=3 FUSEBOX_DEMO_API_REPLICAS=2 bash deploy/local/demo.sh start
 
 test: setup
 	node --test tests/unit/dashboard/

@@ -52,6 +52,9 @@ class Settings:
     aggregator_port: int
     heartbeat_ms: int
     environment: str
+    # Topics Fusebox creates (and the aggregator's changelog): 1 on the local stack, 3 in production.
+    topic_replication_factor: int = 1
+    topic_min_insync_replicas: int | None = None  # None: the broker's min.insync.replicas
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -72,4 +75,6 @@ class Settings:
             aggregator_port=env_int("FUSEBOX_AGGREGATOR_PORT", 6066),
             heartbeat_ms=env_int("FUSEBOX_HEARTBEAT_MS", 5000),
             environment=environment,
+            topic_replication_factor=env_int("FUSEBOX_TOPIC_REPLICATION_FACTOR", 1),
+            topic_min_insync_replicas=env_int("FUSEBOX_TOPIC_MIN_INSYNC_REPLICAS", 0) or None,
         )

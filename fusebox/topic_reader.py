@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from fusebox.kafka_security import kafka_client_options
+
 
 async def assigned_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
     """Subscribe a started, group-less consumer to `topic`; return all its partitions, sorted."""
@@ -24,7 +26,8 @@ async def assigned_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s:
 async def read_from_start(bootstrap: str, topic: str) -> AsyncIterator[ConsumerRecord]:
     """Every record of `topic`, partition by partition in offset order, up to the end as of the start of reading."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+                                **kafka_client_options())
     await consumer.start()
     try:
         partitions = await assigned_partitions(consumer, topic)

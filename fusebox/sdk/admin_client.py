@@ -4,6 +4,10 @@ Reconnection: after a drop, attempt n (1..max_attempts) waits `backoff_delay(n)`
 capped at `max_delay_s`, with jitter — then connects with `reconnectAttempts=n`, `sessionId` and `lastSeq`, so the
 server replays what was missed. A successful connect resets the count; after `max_attempts` failures it gives up.
 Every change of connection is reported to the user as a `connection:status` event.
+
+`services` holds the latest state of every service as this client has seen it. Resume is per gateway process: a
+reconnect that lands on another replica, or on a restarted one, is answered with `"resumed": false` and a fresh
+snapshot, and the client then replaces everything it held with that snapshot.
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ class AdminClient:
         self.session_id: str | None = None
         self.last_seq: int | None = None
         self.delays: list[float] = []
+        self.services: dict[str, dict] = {}
         self.rtt_ms: float | None = None
         self._session = session
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -122,8 +127,14 @@ class AdminClient:
                 continue
             if kind == "connection:status" and body.get("sessionId"):
                 self.session_id = body["sessionId"]
-                if isinstance(body.get("seq"), int) and not body.get("resumed"):
-                    self.last_seq = body["seq"]
+                if not body.get("resumed"):
+                    self.services.clear()  # the snapshot that follows is the whole state
+                    if isinstance(body.get("seq"), int):
+                        self.last_seq = body["seq"]
+            elif kind == "service:update":
+                self.services[body["service"]] = body["data"]
+            elif kind == "service:remove":
+                self.services.pop(body["service"], None)
             if isinstance(body.get("seq"), int) and kind != "connection:status":
                 self.last_seq = max(self.last_seq or 0, body["seq"])
             await self._deliver(body)

@@ -32,6 +32,7 @@ import aiohttp
 
 from fusebox.core import codec
 from fusebox.core.topics import BREAKER_COMMANDS
+from fusebox.kafka_security import kafka_client_options
 from fusebox.sdk.breaker import Breaker, BreakerOpenError
 from fusebox.sdk.client import FuseboxClient
 
@@ -198,7 +199,8 @@ async def configure_via_kafka(bootstrap: str, prefix: str, services: Sequence[st
     """Produce `config.update` commands directly (when the API is not running)."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                **kafka_client_options())
     await producer.start()
     try:
         now = int(time.time() * 1000)

@@ -16,6 +16,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fusebox.core import codec
+from fusebox.kafka_security import kafka_client_options
 
 logger = logging.getLogger("fusebox.sdk.states")
 
@@ -81,7 +82,7 @@ class StateFollower:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=None,
                                         enable_auto_commit=False, auto_offset_reset="earliest",
                                         fetch_max_wait_ms=100, request_timeout_ms=10_000,
-                                        metadata_max_age_ms=30_000)
+                                        metadata_max_age_ms=30_000, **kafka_client_options())
             try:
                 await consumer.start()
                 partitions = await self._partitions(consumer)

@@ -38,7 +38,10 @@ def main(argv: Sequence[str] = ()) -> int:
     if os.environ.get(WORKER_ENV) == "1":
         return run_worker(args.loglevel)
     settings = AggregatorSettings.from_env()
-    asyncio.run(ensure_topics(settings.shared.kafka_bootstrap, settings.shared.topic_prefix, ALL_TOPICS))
+    shared = settings.shared
+    asyncio.run(ensure_topics(shared.kafka_bootstrap, shared.topic_prefix, ALL_TOPICS,
+                              replication_factor=shared.topic_replication_factor,
+                              min_insync_replicas=shared.topic_min_insync_replicas))
     return supervise([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", args.loglevel])
 
 

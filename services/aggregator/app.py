@@ -37,6 +37,7 @@ from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
+from fusebox.kafka_security import kafka_client_options, kafka_security
 
 from . import metrics
 from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
@@ -69,7 +70,7 @@ class Publisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                             enable_idempotence=True, linger_ms=2,
-                                            max_batch_size=256 * 1024)
+                                            max_batch_size=256 * 1024, **kafka_client_options())
                 await producer.start()
                 self._producer = producer
             return self._producer
@@ -120,8 +121,10 @@ class OffsetsClient:
     """Committed offsets of the group and first offsets of the log, for partitions of the inputs."""
 
     def __init__(self, bootstrap: str) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
+                                          **kafka_client_options())
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                          **kafka_client_options())
 
     async def start(self) -> None:
         await self._admin.start()
@@ -162,10 +165,11 @@ class Aggregator:
         self.app = AggregatorApp(
             settings.app_id,
             broker=f"kafka://{settings.shared.kafka_bootstrap}",
+            broker_credentials=kafka_security().faust_credentials(),
             store="memory://",
             datadir=settings.data_dir,
             topic_partitions=CALL_OUTCOMES.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.shared.topic_replication_factor,
             table_standby_replicas=0,
             producer_acks=-1,
             broker_commit_interval=1.0,
@@ -403,7 +407,8 @@ class Aggregator:
             table_data[key] = record
             self._decoded[key] = (record, change.state)
             state = change.state
-            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected)
+            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected,
+                                           state.circuit)
             if self.settings.rollups:
                 self.live_dirty.add(change.service)
             if change.next_deadline is None:
@@ -465,18 +470,23 @@ class Aggregator:
         metrics.TICKS_SENT.inc(len(due))
 
     def rescan_deadlines(self) -> None:
-        """Rebuild the deadline index from the table: after a rebalance it holds other services."""
+        """Rebuild the deadline index and the per-service metrics from the table: after a rebalance
+        it holds other services, recovered from the changelog rather than folded here."""
         deadlines: dict[str, int] = {}
         table_data = self.table.data
+        counters = metrics.SERVICE_COUNTERS
         for key in list(table_data.keys()):
             service = key.decode()
             state = self._load(table_data, service)
-            deadline = breaker.next_deadline(state) if state is not None else None
+            if state is None:
+                continue
+            counters.update(service, state.successful, state.failed, state.rejected, state.circuit)
+            deadline = breaker.next_deadline(state)
             if deadline is not None:
                 deadlines[service] = deadline
         self.deadlines = deadlines
         self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
-        metrics.SERVICE_COUNTERS.keep_only({key.decode() for key in self.table.data.keys()})
+        counters.keep_only({key.decode() for key in self.table.data.keys()})
 
     async def write_live_rollups(self) -> None:
         """Write the open minutes and pending corrections of the services changed since the last write."""

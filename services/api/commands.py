@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from fusebox.api.breaker import DependencyBreaker
 from fusebox.core import codec
+from fusebox.kafka_security import kafka_client_options
 from fusebox.topic_reader import assigned_partitions
 
 logger = logging.getLogger("fusebox.api.commands")
@@ -65,7 +66,8 @@ class CommandBus:
             if self._producer is None:
                 timeout_ms = int(self.send_timeout_s * 1000)
                 producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                            request_timeout_ms=timeout_ms, linger_ms=0)
+                                            request_timeout_ms=timeout_ms, linger_ms=0,
+                                            **kafka_client_options())
                 try:
                     await producer.start()
                 except BaseException:
@@ -85,7 +87,8 @@ class CommandBus:
         """Consume `command-results` from the end (as of start) and resolve the pending commands they answer."""
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                        auto_offset_reset="latest", request_timeout_ms=15000)
+                                        auto_offset_reset="latest", request_timeout_ms=15000,
+                                        **kafka_client_options())
             try:
                 await consumer.start()
                 await self._assign_results(consumer)

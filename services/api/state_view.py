@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from fusebox.core import codec
+from fusebox.kafka_security import kafka_client_options
 from fusebox.topic_reader import assigned_partitions
 
 logger = logging.getLogger("fusebox.api.state_view")
@@ -83,7 +84,7 @@ class StateViewFollower:
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
                                         auto_offset_reset="earliest", isolation_level="read_committed",
-                                        request_timeout_ms=15000)
+                                        request_timeout_ms=15000, **kafka_client_options())
             try:
                 await consumer.start()
                 await self._assign(consumer)
