@@ -4,7 +4,7 @@ STACK := bash deploy/local/stack.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup up down status demo up-cluster test test-unit test-integration bench
+.PHONY: setup up down status demo up-cluster test test-unit test-integration bench dashboard-size
 
 setup:
 	$(STACK) setup
@@ -29,9 +29,11 @@ up-cluster: setup
 	FUSEBOX_DEMO_WORKERS=3 FUSEBOX_DEMO_API_REPLICAS=2 bash deploy/local/demo.sh start
 
 test: setup
+	node --test tests/unit/dashboard/
 	$(PY) -m pytest -p no:cacheprovider -q tests
 
 test-unit: setup
+	node --test tests/unit/dashboard/
 	$(PY) -m pytest -p no:cacheprovider -q tests/unit
 
 test-integration: setup
@@ -39,3 +41,10 @@ test-integration: setup
 
 bench: setup
 	$(PY) -m bench
+
+# What the browser downloads for the dashboard, each file gzipped as a server would send it.
+dashboard-size: setup
+	@cd services/api/dashboard && total=0 && raw=0 && for f in index.html favicon.svg css/*.css vendor/uPlot.min.css js/*.js js/views/*.js vendor/uPlot.esm.js; do \
+	  n=$$(gzip -9c "$$f" | wc -c); total=$$((total + n)); raw=$$((raw + $$(wc -c < "$$f"))); \
+	  printf '%7d  %s\n' "$$n" "$$f"; done; \
+	  printf '%7d  total gzipped, %d bytes uncompressed (uPlot.esm.js is loaded on a service page only)\n' "$$total" "$$raw"

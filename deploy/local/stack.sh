@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack without containers: Kafka (KRaft, one node), PostgreSQL, Redis.
 #
-#   stack.sh setup                 install what is missing (Debian packages, broker jars, virtualenv)
+#   stack.sh setup                 install what is missing (Debian packages, broker jars, virtualenv, npm packages)
 #   stack.sh up|down|status [svc]  svc = kafka | postgres | redis (default: all three)
 #
 # Idempotent: `up` leaves a running component alone, `down` of a stopped one is a no-op,
@@ -53,6 +53,10 @@ setup_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v java >/dev/null || missing+=(default-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  # The dashboard's end-to-end tests drive Debian's Chromium; test tools cannot download a browser here.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   apt_install "${missing[@]}"
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
@@ -76,10 +80,23 @@ setup_venv() {
   touch "$stamp"
 }
 
+# The dashboard is served as plain ES modules; its one dependency (uPlot) is pinned in package-lock.json
+# and copied beside the client, so the API serves everything from one folder and nothing from elsewhere.
+setup_dashboard() {
+  local stamp="$ROOT/node_modules/.package-lock.json" vendor="$ROOT/services/api/dashboard/vendor"
+  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+    log "installing the dashboard's npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
+  fi
+  mkdir -p "$vendor"
+  cp -p "$ROOT/node_modules/uplot/dist/uPlot.esm.js" "$ROOT/node_modules/uplot/dist/uPlot.min.css" "$vendor/"
+}
+
 cmd_setup() {
   setup_packages
   setup_kafka_jars
   setup_venv
+  setup_dashboard
 }
 
 # ---------------------------------------------------------------- process helpers
