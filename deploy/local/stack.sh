@@ -226,6 +226,10 @@ postgres_up() {
     as_pg_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || die "initdb failed; see $dir/initdb.log"
   fi
+  if [ "$PG_HOST" != "127.0.0.1" ] && ! grep -q '^host all all samenet trust' "$dir/data/pg_hba.conf"; then
+    # clients on the listening address's own subnet (a network namespace of `make chaos`)
+    echo "host all all samenet trust" >>"$dir/data/pg_hba.conf"
+  fi
   rm -f "$dir/data/postmaster.pid.stale"
   if [ -f "$dir/data/postmaster.pid" ] && ! pid_alive "$dir/data/postmaster.pid"; then
     log "removing a stale postmaster.pid"
