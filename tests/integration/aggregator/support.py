@@ -110,11 +110,13 @@ class Producer:
     async def commands(self, commands: Iterable[dict]) -> int:
         return await self.raw("breaker-commands", ((c["service"], dumps(c)) for c in commands))
 
-    async def raw(self, suffix: str, pairs: Iterable[tuple[str, bytes]]) -> int:
+    async def raw(self, suffix: str, pairs: Iterable[tuple[str | bytes | None, bytes | None]]) -> int:
+        """Records as given (a key may be bytes or missing, a value missing: a tombstone)."""
         topic = self.prefix + suffix
         futures = []
         for key, value in pairs:
-            futures.append(await self._producer.send(topic, key=key.encode(), value=value))
+            futures.append(await self._producer.send(topic, key=key.encode() if isinstance(key, str) else key,
+                                                     value=value))
             if len(futures) >= 20000:
                 await asyncio.gather(*futures)
                 futures.clear()
