@@ -1,10 +1,11 @@
-# Fusebox: `make demo` starts everything with simulated traffic; `make test` runs every test.
+# Fusebox: `make demo` starts everything with simulated traffic; `make test` runs every test;
+# `make chaos` runs the fault scenarios at full size.
 SHELL := /bin/bash
 STACK := bash deploy/local/stack.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup up down status demo test test-unit test-integration bench
+.PHONY: setup up down status demo test test-unit test-integration bench chaos
 
 setup:
 	$(STACK) setup
@@ -34,3 +35,7 @@ test-integration: setup
 
 bench: setup
 	$(PY) -m bench
+
+# The chaos scenarios at full size (make test runs them short); figures in docs/reliability.md.
+chaos: setup
+	FUSEBOX_CHAOS_PROFILE=full $(PY) -m pytest -p no:cacheprovider -q tests/chaos

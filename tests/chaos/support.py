@@ -58,7 +58,7 @@ class Profile:
 
 PROFILES = {
     "short": Profile(
-        name="short", kill_outcomes=100_000, kill_rate_per_s=3000, kills=2,
+        name="short", kill_outcomes=100_000, kill_rate_per_s=4000, kills=2,
         sdk_rate_per_s=400, sdk_seconds_before=4, broker_down_s=6, sdk_seconds_after=4, sdk_buffer=1500,
         pg_down_s=8, pg_services=4,
         config_changes=60,
