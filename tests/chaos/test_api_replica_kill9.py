@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
@@ -129,8 +128,8 @@ async def test_kill_9_one_of_two_api_replicas_during_config_changes(
         cut = [audit.get(c.request_id, ("not audited",))[0] for c in changes if c.status is None]
         figures.record("API replica kill -9", changes=len(changes), answered_2xx=len(ok),
                        applied_200=sum(c.status == 200 for c in ok), accepted_202=sum(c.status == 202 for c in ok),
-                       unanswered=unanswered, audit_of_unanswered="/".join(cut) or "-", audited=len(ok), streamed_s=streamed_s,
-                       changes_per_s=len(changes) / streamed_s)
+                       unanswered=unanswered, audit_of_unanswered="/".join(cut) or "-", audited=len(ok),
+                       streamed_s=streamed_s, changes_per_s=len(changes) / streamed_s)
         assert unanswered <= len(SERVICES)  # at most the requests in flight when the replica died
     finally:
         for replica in replicas:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from fusebox.core.codec import dumps, loads
+from fusebox.core.codec import dumps
 from tests.chaos.support import Figures, Profile, Stopwatch, Tally
 from tests.harness import Stack
 from tests.integration.aggregator.support import Producer, Worker, latest_states, read_topic, wait_for
@@ -56,23 +56,43 @@ class BadInput:
     make: Make
 
 
+def outcome_with(**changes) -> Make:
+    return lambda rng, service, now: keyed(service, valid(service, now, rng, **changes))
+
+
+def outcome_without(name: str) -> Make:
+    return lambda rng, service, now: keyed(service, without(valid(service, now, rng), name))
+
+
+def command_with(**changes) -> Make:
+    return lambda rng, service, now: keyed(service, command(service, now, **changes))
+
+
+def raw_value(raw: Callable[[random.Random, str, int], bytes | None]) -> Make:
+    return lambda rng, service, now: (service.encode(), raw(rng, service, now))
+
+
+MALFORMED, INVALID = "MALFORMED_JSON", "VALIDATION_FAILED"
+
 BAD_INPUTS: tuple[BadInput, ...] = (
-    BadInput("not JSON", OUTCOMES, "MALFORMED_JSON", lambda r, s, now: (s.encode(), b"{service: " + s.encode())),
-    BadInput("cut-off JSON", OUTCOMES, "MALFORMED_JSON", lambda r, s, now: (s.encode(), dumps(valid(s, now, r))[:-9])),
-    BadInput("invalid UTF-8", OUTCOMES, "MALFORMED_JSON", lambda r, s, now: (s.encode(), b'{"service": "\xff\xfe"}')),
-    BadInput("no value", OUTCOMES, "MALFORMED_JSON", lambda r, s, now: (s.encode(), None)),
-    BadInput("a JSON array", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, [valid(s, now, r)])),
-    BadInput("no eventId", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, without(valid(s, now, r), "eventId"))),
-    BadInput("unknown outcome", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s, now, r, outcome="meh"))),
-    BadInput("negative latency", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s, now, r, latencyMs=-1))),
-    BadInput("latency as a string", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s, now, r, latencyMs="5"))),
-    BadInput("service name with a space", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s + " x", now, r))),
-    BadInput("ts after year 9999", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s, now, r, ts=2**53))),
-    BadInput("ts as a float", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s, now, r, ts=now + 0.5))),
-    BadInput("eventId too long", OUTCOMES, "VALIDATION_FAILED", lambda r, s, now: keyed(s, valid(s, now, r, eventId="e" * 201))),
-    BadInput("command not JSON", COMMANDS, "MALFORMED_JSON", lambda r, s, now: (s.encode(), b"\x00\x01reset")),
-    BadInput("command of unknown type", COMMANDS, "VALIDATION_FAILED", lambda r, s, now: keyed(s, command(s, now, type="explode"))),
-    BadInput("command without commandId", COMMANDS, "VALIDATION_FAILED", lambda r, s, now: keyed(s, without(command(s, now), "commandId"))),
+    BadInput("not JSON", OUTCOMES, MALFORMED, raw_value(lambda rng, s, now: b"{service: " + s.encode())),
+    BadInput("cut-off JSON", OUTCOMES, MALFORMED, raw_value(lambda rng, s, now: dumps(valid(s, now, rng))[:-9])),
+    BadInput("invalid UTF-8", OUTCOMES, MALFORMED, raw_value(lambda rng, s, now: b'{"service": "\xff\xfe"}')),
+    BadInput("no value", OUTCOMES, MALFORMED, raw_value(lambda rng, s, now: None)),
+    BadInput("a JSON array", OUTCOMES, INVALID, lambda rng, s, now: keyed(s, [valid(s, now, rng)])),
+    BadInput("no eventId", OUTCOMES, INVALID, outcome_without("eventId")),
+    BadInput("unknown outcome", OUTCOMES, INVALID, outcome_with(outcome="meh")),
+    BadInput("negative latency", OUTCOMES, INVALID, outcome_with(latencyMs=-1)),
+    BadInput("latency as a string", OUTCOMES, INVALID, outcome_with(latencyMs="5")),
+    BadInput("service name with a space", OUTCOMES, INVALID,
+             lambda rng, s, now: keyed(s, valid(s + " x", now, rng))),
+    BadInput("ts after year 9999", OUTCOMES, INVALID, outcome_with(ts=2**53)),
+    BadInput("ts as a float", OUTCOMES, INVALID, lambda rng, s, now: keyed(s, valid(s, now, rng, ts=now + 0.5))),
+    BadInput("eventId too long", OUTCOMES, INVALID, outcome_with(eventId="e" * 201)),
+    BadInput("command not JSON", COMMANDS, MALFORMED, raw_value(lambda rng, s, now: b"\x00\x01reset")),
+    BadInput("command of unknown type", COMMANDS, INVALID, command_with(type="explode")),
+    BadInput("command without commandId", COMMANDS, INVALID,
+             lambda rng, s, now: keyed(s, without(command(s, now), "commandId"))),
 )
 
 
