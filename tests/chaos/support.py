@@ -285,7 +285,13 @@ class Namespace:
         made = subprocess.run([ip, "netns", "add", probe], capture_output=True, text=True)
         if made.returncode != 0:
             return False, f"`ip netns add` refused: {made.stderr.strip()}"
-        subprocess.run([ip, "netns", "del", probe], capture_output=True)
+        try:  # a veth pair made inside the probe namespace goes away with it
+            linked = subprocess.run([ip, "netns", "exec", probe, "ip", "link", "add", "p0", "type", "veth", "peer",
+                                     "name", "p1"], capture_output=True, text=True)
+            if linked.returncode != 0:
+                return False, f"`ip link add … type veth` refused: {linked.stderr.strip()}"
+        finally:
+            subprocess.run([ip, "netns", "del", probe], capture_output=True)
         return True, ""
 
     def create(self) -> "Namespace":
