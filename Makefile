@@ -1,10 +1,11 @@
-# Fusebox: `make demo` starts everything with simulated traffic; `make test` runs every test.
+# Fusebox: `make demo` starts everything with simulated traffic; `make test` runs every test;
+# `make chaos` runs the fault scenarios at full size.
 SHELL := /bin/bash
 STACK := bash deploy/local/stack.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup up down status demo up-cluster test test-unit test-integration bench dashboard-size
+.PHONY: setup up down status demo up-cluster test test-unit test-integration bench chaos dashboard-size
 
 setup:
 	$(STACK) setup
@@ -48,3 +49,7 @@ dashboard-size: setup
 	  n=$$(gzip -9c "$$f" | wc -c); total=$$((total + n)); raw=$$((raw + $$(wc -c < "$$f"))); \
 	  printf '%7d  %s\n' "$$n" "$$f"; done; \
 	  printf '%7d  total gzipped, %d bytes uncompressed (uPlot.esm.js is loaded on a service page only)\n' "$$total" "$$raw"
+
+# The chaos scenarios at full size (make test runs them short); figures in docs/reliability.md.
+chaos: setup
+	FUSEBOX_CHAOS_PROFILE=full $(PY) -m pytest -p no:cacheprovider -q tests/chaos

@@ -13,9 +13,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN_DIR="${FUSEBOX_RUN_DIR:-$ROOT/.run}"
 KAFKA_LIBS="${FUSEBOX_KAFKA_LIBS:-$ROOT/.run/kafka/libs}"
+KAFKA_HOST="${FUSEBOX_KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${FUSEBOX_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${FUSEBOX_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 KAFKA_HEAP="${FUSEBOX_KAFKA_HEAP:--Xms256m -Xmx768m}"
+PG_HOST="${FUSEBOX_PG_HOST:-127.0.0.1}"
 PG_PORT="${FUSEBOX_PG_PORT:-15432}"
 REDIS_PORT="${FUSEBOX_REDIS_PORT:-16379}"
 VENV="${FUSEBOX_VENV:-$ROOT/.venv}"
@@ -140,21 +142,21 @@ wait_until() {  # description command...
 kafka_dir() { echo "$RUN_DIR/kafka-$KAFKA_PORT"; }
 
 kafka_ready() {
-  "$VENV/bin/python" "$ROOT/deploy/local/kafka_ready.py" "127.0.0.1:$KAFKA_PORT"
+  "$VENV/bin/python" "$ROOT/deploy/local/kafka_ready.py" "$KAFKA_HOST:$KAFKA_PORT"
 }
 
 kafka_up() {
   local dir pidfile
   dir="$(kafka_dir)"; pidfile="$dir/kafka.pid"
-  if pid_alive "$pidfile"; then log "kafka already running on $KAFKA_PORT"; return 0; fi
+  if pid_alive "$pidfile"; then log "kafka already running on $KAFKA_HOST:$KAFKA_PORT"; return 0; fi
   compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null || setup_kafka_jars
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -193,7 +195,7 @@ EOF
       -t "$cluster_id" -c "$dir/server.properties" >>"$dir/kafka.log" 2>&1 \
       || die "kafka storage format failed; see $dir/kafka.log"
   fi
-  log "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  log "starting kafka on $KAFKA_HOST:$KAFKA_PORT"
   nohup java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties" \
     >>"$dir/kafka.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
@@ -204,9 +206,9 @@ kafka_down() { stop_pidfile kafka "$(kafka_dir)/kafka.pid"; }
 
 kafka_status() {
   if pid_alive "$(kafka_dir)/kafka.pid" && kafka_ready; then
-    echo "kafka     up    127.0.0.1:$KAFKA_PORT"
+    echo "kafka     up    $KAFKA_HOST:$KAFKA_PORT"
   else
-    echo "kafka     down  127.0.0.1:$KAFKA_PORT"; return 1
+    echo "kafka     down  $KAFKA_HOST:$KAFKA_PORT"; return 1
   fi
 }
 
@@ -222,7 +224,7 @@ as_pg_owner() {
   fi
 }
 
-pg_ready() { "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+pg_ready() { "$(pg_bindir)/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT"; }
 
 postgres_up() {
   local bin dir
@@ -241,17 +243,21 @@ postgres_up() {
     as_pg_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || die "initdb failed; see $dir/initdb.log"
   fi
+  if [ "$PG_HOST" != "127.0.0.1" ] && ! grep -q '^host all all samenet trust' "$dir/data/pg_hba.conf"; then
+    # clients on the listening address's own subnet (a network namespace of `make chaos`)
+    echo "host all all samenet trust" >>"$dir/data/pg_hba.conf"
+  fi
   rm -f "$dir/data/postmaster.pid.stale"
   if [ -f "$dir/data/postmaster.pid" ] && ! pid_alive "$dir/data/postmaster.pid"; then
     log "removing a stale postmaster.pid"
     rm -f "$dir/data/postmaster.pid"
   fi
-  log "starting postgres on 127.0.0.1:$PG_PORT"
+  log "starting postgres on $PG_HOST:$PG_PORT"
   as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$START_DEADLINE_S" \
-    -o "-h 127.0.0.1 -p $PG_PORT -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-h $PG_HOST -p $PG_PORT -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null || die "postgres did not start; see $dir/postgres.log"
   wait_until "postgres on $PG_PORT" pg_ready
-  local psql=("$bin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+  local psql=("$bin/psql" -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
   if [ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname='fusebox'")" != "1" ]; then
     "${psql[@]}" -c "CREATE ROLE fusebox LOGIN SUPERUSER" >/dev/null
   fi
@@ -275,9 +281,9 @@ postgres_down() {
 
 postgres_status() {
   if pg_bindir >/dev/null && pg_ready; then
-    echo "postgres  up    127.0.0.1:$PG_PORT"
+    echo "postgres  up    $PG_HOST:$PG_PORT"
   else
-    echo "postgres  down  127.0.0.1:$PG_PORT"; return 1
+    echo "postgres  down  $PG_HOST:$PG_PORT"; return 1
   fi
 }
 
