@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fusebox.kafka_admin import ensure_topics
 from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from tests.chaos.support import Figures, Namespace, OwnStack, Profile, Stopwatch, Tally
 from tests.harness import Stack
 from tests.integration.aggregator.support import Producer, Worker, latest_states, wait_for
@@ -52,7 +53,7 @@ async def test_a_partition_between_the_aggregator_and_the_broker_heals_with_exac
             mode, command_prefix = f"SIGSTOP/SIGCONT of the broker ({refusal})", ()
         local = own.stack(stack)
         await ensure_topics(own.kafka_bootstrap, topic_prefix)
-        apply_migrations(own.database_url)
+        apply_migrations(own.database_url, schema_for_prefix(topic_prefix))
         worker = Worker(local, topic_prefix, own.database_url, tmp_path, command_prefix=command_prefix).start()
 
         def cut() -> None:

@@ -81,11 +81,11 @@ class Cluster:
         return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
 
-def cluster_env(stack: Stack, database_url: str, demo_dir: Path, api_port: int, aggregator_port: int) -> dict:
+def cluster_env(stack: Stack, prefix: str, database_url: str, demo_dir: Path, api_port: int, aggregator_port: int) -> dict:
     env = dict(stack.stack_env)
     env.update(stack.env(
         FUSEBOX_DATABASE_URL=database_url,
-        FUSEBOX_TOPIC_PREFIX=f"cl{uuid.uuid4().hex[:8]}.",
+        FUSEBOX_TOPIC_PREFIX=prefix,
         FUSEBOX_DEMO_DIR=str(demo_dir),
         FUSEBOX_API_PORT=str(api_port),
         FUSEBOX_AGGREGATOR_PORT=str(aggregator_port),

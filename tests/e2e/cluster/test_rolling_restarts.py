@@ -26,11 +26,11 @@ from fusebox.auth import mint_token
 from fusebox.core import codec
 from fusebox.core.topics import CALL_OUTCOMES, COMMAND_RESULTS
 from fusebox.sdk.admin_client import AdminClient
-from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from fusebox.topic_reader import read_from_start
 from tests.e2e.cluster.support import (API_REPLICAS, SECRET, WORKERS, Cluster, ReadyProxy, StateFollower,
                                        cluster_env, free_ports)
-from tests.harness import ROOT, Stack
+from tests.harness import ROOT, Stack, drop_database, fresh_database
 
 SERVICES = [f"roll-{i:02d}" for i in range(12)]
 RATE = 150  # outcomes per second, all services together
@@ -51,22 +51,22 @@ def report(request):
 
 
 @pytest.fixture(scope="module")
-def cluster_database(stack: Stack):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-    apply_migrations(url)
-    yield url
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def cluster_prefix() -> str:
+    return f"cl{uuid.uuid4().hex[:8]}."
 
 
 @pytest.fixture(scope="module")
-def cluster(stack: Stack, cluster_database: str, tmp_path_factory):
+def cluster_database(stack: Stack, cluster_prefix: str):
+    url = fresh_database(stack.database_url, schema_for_prefix(cluster_prefix))
+    yield url
+    drop_database(stack.database_url, url)
+
+
+@pytest.fixture(scope="module")
+def cluster(stack: Stack, cluster_prefix: str, cluster_database: str, tmp_path_factory):
     demo_dir = tmp_path_factory.mktemp("cluster")
     api_port, aggregator_port = free_ports(API_REPLICAS), free_ports(WORKERS)
-    env = cluster_env(stack, cluster_database, demo_dir, api_port, aggregator_port)
+    env = cluster_env(stack, cluster_prefix, cluster_database, demo_dir, api_port, aggregator_port)
     running = Cluster(env, demo_dir, env["FUSEBOX_TOPIC_PREFIX"], api_port, aggregator_port)
     demo_sh = ["bash", str(ROOT / "deploy" / "local" / "demo.sh")]
     try:

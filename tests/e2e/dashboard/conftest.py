@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from fusebox.kafka_admin import ensure_topics
-from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from tests.e2e.dashboard.support import CHROMIUM, CHROMIUM_ARGS, ApiProcess
-from tests.harness import Stack
+from tests.harness import Stack, drop_database, fresh_database
 from tests.integration.aggregator.support import Producer, Worker
 
 
@@ -39,17 +39,12 @@ class DashboardStack:
         return Producer(self.stack, self.prefix)
 
 
-def _module_database(stack: Stack) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-    apply_migrations(url)
+def _module_database(stack: Stack, prefix: str) -> Iterator[str]:
+    url = fresh_database(stack.database_url, schema_for_prefix(prefix))
     try:
         yield url
     finally:
-        with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(stack.database_url, url)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +58,7 @@ async def dashboard_stack(stack: Stack, tmp_path_factory, api_env) -> AsyncItera
     prefix = f"d{uuid.uuid4().hex[:10]}."
     await ensure_topics(stack.kafka_bootstrap, prefix)
     workdir: Path = tmp_path_factory.mktemp("dashboard")
-    databases = _module_database(stack)
+    databases = _module_database(stack, prefix)
     database_url = next(databases)
     worker = Worker(stack, prefix, database_url, workdir).start()
     api = ApiProcess(stack, prefix, database_url, workdir, **api_env)
