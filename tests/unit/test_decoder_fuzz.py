@@ -39,8 +39,9 @@ scalars = st.one_of(
 )
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
-keys = st.one_of(st.none(), st.binary(max_size=12), st.sampled_from([b"payments-api", b"payments-api\x00"]))
-arrivals = st.one_of(st.none(), st.integers(-2, 2 ** 63 - 1), st.just(NOW))
+keys = st.one_of(st.just(b"payments-api"), st.sampled_from([None, b"", b"payments-api\x00", b"other"]),
+                 st.binary(max_size=12))
+arrivals = st.one_of(st.just(NOW), st.none(), st.integers(-2, 2 ** 63 - 1))
 
 
 def mutated(base: dict):
@@ -56,6 +57,8 @@ def encoded(value) -> bytes:
 
 
 values = st.one_of(
+    st.sampled_from([OUTCOME, *COMMANDS]).map(encoded),
+    st.integers(NOW - 10 ** 7, NOW + 10 ** 6).map(lambda ts: encoded({**OUTCOME, "ts": ts})),
     st.binary(max_size=64),
     json_values.map(encoded),
     mutated(OUTCOME).map(encoded),
