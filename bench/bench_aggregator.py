@@ -116,7 +116,9 @@ def descendants(pid: int) -> list[int]:
 def start_worker(env: dict, workdir: str, port: int, extra: dict | None = None) -> subprocess.Popen:
     env = {**env, "FUSEBOX_AGGREGATOR_PORT": str(port),
            "FUSEBOX_AGGREGATOR_DATA_DIR": os.path.join(workdir, f"data-{port}"),
-           "FUSEBOX_AGGREGATOR_APP_ID": f"bench-agg-{uuid.uuid4().hex[:6]}", **(extra or {})}
+           "FUSEBOX_AGGREGATOR_APP_ID": f"bench-agg-{uuid.uuid4().hex[:6]}",
+           "FUSEBOX_MAX_CLOCK_SKEW_MS": str(2 * 3_600_000),  # the prefill is stamped an hour ahead
+           **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", "error"],
                             env=env, stdout=open(os.path.join(workdir, f"worker-{port}.log"), "wb"),
                             stderr=subprocess.STDOUT)

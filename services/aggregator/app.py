@@ -2,7 +2,7 @@
 
     call-outcomes ─┐                          ┌─► breaker-states (one ServiceState per service per batch)
                    ├─► intake ─► fold (batch) ─┼─► command-results, health-history
- breaker-commands ─┘                  │        └─► call-outcomes.dlq (bad records, original bytes)
+ breaker-commands ─┘                  │        └─► call-outcomes.dlq (refused records, cut to fit: dead_letters.py)
                                       └─► table "breakers" (changelog-backed; holds per-source offsets)
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
@@ -29,6 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from aiokafka.structs import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -40,10 +42,11 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
 from fusebox.kafka_security import kafka_client_options, kafka_security
 
 from . import metrics
+from .dead_letters import dead_letter_record, header_only_record
 from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
 from .intake import AggregatorApp, Fetched, Intake
 from .rollup_store import live_row
-from .processor import InputChunk, process, source_of
+from .processor import DeadLetter, InputChunk, process, source_of
 from .settings import AggregatorSettings
 from .sink_feed import SinkFeed
 from .sinks import PostgresSink
@@ -53,6 +56,12 @@ logger = logging.getLogger("fusebox.aggregator")
 TICK_ISSUER = "fusebox-aggregator"
 
 _partitioner = DefaultPartitioner()
+
+PRODUCER_MAX_REQUEST_BYTES = 1_048_576
+# The dead-letter bound when the DLQ's max.message.bytes cannot be read: below the broker's default.
+FALLBACK_DEAD_LETTER_MAX_BYTES = 1_000_000
+# Errors of the broker about one record batch itself; any other failure is not the record's.
+RECORD_REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 class Publisher:
@@ -70,7 +79,8 @@ class Publisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                             enable_idempotence=True, linger_ms=2,
-                                            max_batch_size=256 * 1024, **kafka_client_options())
+                                            max_batch_size=256 * 1024,
+                                            max_request_size=PRODUCER_MAX_REQUEST_BYTES, **kafka_client_options())
                 await producer.start()
                 self._producer = producer
             return self._producer
@@ -117,8 +127,9 @@ class Publisher:
             self._producer = None
 
 
-class OffsetsClient:
-    """Committed offsets of the group and first offsets of the log, for partitions of the inputs."""
+class BrokerLookups:
+    """Committed offsets of the group and first offsets of the log, for partitions of the inputs;
+    topic configs."""
 
     def __init__(self, bootstrap: str) -> None:
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
@@ -140,6 +151,19 @@ class OffsetsClient:
 
     async def log_start(self, partitions: list) -> dict:
         return _per_partition(partitions, await self._consumer.beginning_offsets(_kafka_partitions(partitions)))
+
+    async def max_message_bytes(self, topic: str) -> int:
+        """The topic's max.message.bytes: the largest record batch it takes."""
+        wanted = "max.message.bytes"
+        (response,) = await self._admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={wanted: None})])
+        for error_code, error_message, _type, _name, entries, *_ in response.resources:
+            if error_code:
+                raise KafkaError(f"describe configs of {topic}: error {error_code} {error_message}")
+            for name, value, *_ in entries:
+                if name == wanted:
+                    return int(value)
+        raise KafkaError(f"describe configs of {topic}: no {wanted}")
 
 
 def _kafka_partitions(partitions: list) -> list[TopicPartition]:
@@ -191,6 +215,8 @@ class Aggregator:
                                                capacity=settings.max_batch * 2)
         self._folding = asyncio.Lock()  # held while a batch is folded and committed
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
+        # Dead letters have a producer of their own: a refused one restarts it (see publish_dead_letters).
+        self.dead_letter_publisher = Publisher(settings.shared.kafka_bootstrap)
         self.sink = PostgresSink(settings.shared.database_url, settings.shared.db_schema)
         self.sink_feed = SinkFeed(settings.shared.kafka_bootstrap, f"{settings.app_id}-sinks", {
             names[HEALTH_HISTORY.suffix]: self.sink.write_history,
@@ -203,7 +229,8 @@ class Aggregator:
         self.ticked: dict[str, int] = {}
         self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
         self.cursor = DeliveryCursor()
-        self._offsets_client: OffsetsClient | None = None
+        self._broker: BrokerLookups | None = None
+        self._dead_letter_max_bytes: int | None = None
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -332,8 +359,9 @@ class Aggregator:
 
     async def _close_clients(self) -> None:
         await self.publisher.stop()
-        if self._offsets_client is not None:
-            client, self._offsets_client = self._offsets_client, None
+        await self.dead_letter_publisher.stop()
+        if self._broker is not None:
+            client, self._broker = self._broker, None
             await client.stop()
 
     def restart(self) -> None:
@@ -342,17 +370,21 @@ class Aggregator:
             handler.flush()
         os._exit(RESTART_EXIT_CODE)
 
+    async def broker(self) -> BrokerLookups:
+        if self._broker is None:
+            client = BrokerLookups(self.settings.shared.kafka_bootstrap)
+            await client.start()
+            self._broker = client
+        return self._broker
+
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.inputs]
         if not assigned:
             return {}
-        if self._offsets_client is None:
-            client = OffsetsClient(self.settings.shared.kafka_bootstrap)
-            await client.start()
-            self._offsets_client = client
-        committed = await self._offsets_client.committed(self.app.conf.id, assigned)
-        log_start = await self._offsets_client.log_start(assigned)
+        broker = await self.broker()
+        committed = await broker.committed(self.app.conf.id, assigned)
+        log_start = await broker.log_start(assigned)
         applied: dict = {}
         by_source = {source_of(self.suffix_of[tp.topic], tp.partition): tp for tp in assigned}
         table_data = self.table.data
@@ -369,21 +401,13 @@ class Aggregator:
         suffix_of = self.suffix_of
         chunks = [InputChunk(suffix_of[f.tp.topic], f.tp.partition, f.records) for f in fetched]
         table_data = self.table.data
-        result = process(chunks, lambda service: self._load(table_data, service), self.settings.rollups)
+        result = process(chunks, lambda service: self._load(table_data, service), self.settings.rollups,
+                         self.settings.max_clock_skew_ms)
+        if result.dead_letters:
+            await self.publish_dead_letters(result.dead_letters)
 
         names = self.names
         outgoing: list[tuple[str, bytes, bytes, list | None]] = []
-        for record_dlq in result.dead_letters:
-            rec = record_dlq.record
-            metrics.DEAD_LETTERS.labels(rec.topic, record_dlq.code).inc()
-            # Keyed as the source record was, so dead letters spread over the DLQ's partitions.
-            outgoing.append((names[CALL_OUTCOMES_DLQ.suffix], rec.key, rec.value or b"", [
-                ("fusebox.error.code", record_dlq.code.encode()),
-                ("fusebox.error.message", record_dlq.message.encode()[:1000]),
-                ("fusebox.source.topic", names[rec.topic].encode()),
-                ("fusebox.source.partition", str(rec.partition).encode()),
-                ("fusebox.source.offset", str(rec.offset).encode()),
-            ]))
         for topic, service, value in result.emitted:
             outgoing.append((names[topic], service.encode(), dumps(value), None))
         for change in result.changes:
@@ -425,6 +449,56 @@ class Aggregator:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.SERVICES.set(len(table_data))
         self._observe_lag(fetched)
+
+    async def publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Send refused records to the DLQ, each cut to fit (dead_letters.py); no record stops the fold.
+
+        Should the DLQ refuse one anyway (its limit lowered since it was read), they go one by one,
+        and a refused one again without its value. Any other failure is not the record's: it
+        propagates, and nothing of the batch is committed.
+        """
+        topic, names = self.names[CALL_OUTCOMES_DLQ.suffix], self.names
+        max_bytes = await self.dead_letter_max_bytes()
+        messages = []
+        for letter in letters:
+            metrics.DEAD_LETTERS.labels(letter.record.topic, letter.code).inc()
+            # Keyed as the source record was, so dead letters spread over the DLQ's partitions.
+            key, value, headers = dead_letter_record(letter, names[letter.record.topic], max_bytes)
+            if len(value) < len(letter.record.value or b""):
+                metrics.DEAD_LETTERS_CUT.labels("cut").inc()
+            messages.append((topic, key, value, headers))
+        try:
+            await self.dead_letter_publisher.publish(messages)
+            return
+        except KafkaError as exc:
+            logger.error("the dead-letter topic refused a batch (%r): sending its %d dead letters one by one",
+                         exc, len(messages), exc_info=True)
+        # A new producer: the idempotent producer's sequence numbers do not survive a refused batch.
+        await self.dead_letter_publisher.stop()
+        for letter, message in zip(letters, messages):
+            try:
+                await self.dead_letter_publisher.publish([message])
+            except RECORD_REFUSED as exc:
+                logger.error("the dead-letter topic refused the dead letter of %s:%d offset %d (%r): "
+                             "sending it without its value", letter.record.topic, letter.record.partition,
+                             letter.record.offset, exc)
+                await self.dead_letter_publisher.stop()
+                key, value, headers = header_only_record(letter, names[letter.record.topic])
+                await self.dead_letter_publisher.publish([(topic, key, value, headers)])
+                metrics.DEAD_LETTERS_CUT.labels("header-only").inc()
+
+    async def dead_letter_max_bytes(self) -> int:
+        """The largest dead letter the DLQ and the producer take: read once per worker."""
+        if self._dead_letter_max_bytes is None:
+            topic = self.names[CALL_OUTCOMES_DLQ.suffix]
+            try:
+                topic_max = await (await self.broker()).max_message_bytes(topic)
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                logger.warning("could not read max.message.bytes of %s (%r): dead letters are cut to %d bytes",
+                               topic, exc, FALLBACK_DEAD_LETTER_MAX_BYTES)
+                topic_max = FALLBACK_DEAD_LETTER_MAX_BYTES
+            self._dead_letter_max_bytes = min(topic_max, PRODUCER_MAX_REQUEST_BYTES)
+        return self._dead_letter_max_bytes
 
     def _load(self, table_data, service: str) -> breaker.BreakerState | None:
         """The stored state of a service, decoded once per stored record (the fold never mutates it)."""

@@ -12,6 +12,9 @@ EVENTS_FOLDED = Counter("fusebox_aggregator_events_folded_total", "Events folded
                         ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter("fusebox_aggregator_dead_letters_total", "Records sent to the dead-letter topic",
                        ["topic", "code"], registry=REGISTRY)
+DEAD_LETTERS_CUT = Counter("fusebox_aggregator_dead_letters_truncated_total",
+                           "Dead letters whose value was cut to fit the dead-letter topic (form: cut, header-only)",
+                           ["form"], registry=REGISTRY)
 TRANSITIONS = Counter("fusebox_aggregator_circuit_transitions_total", "Circuit state changes",
                       ["to_state"], registry=REGISTRY)
 BATCH_SIZE = Histogram("fusebox_aggregator_batch_size", "Records per folded batch", registry=REGISTRY,

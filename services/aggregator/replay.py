@@ -32,7 +32,8 @@ from fusebox.settings import Settings
 from fusebox.storage.schema import scoped_conninfo
 from fusebox.topic_reader import read_from_start
 
-from .processor import decode, source_of
+from .processor import admit, source_of
+from .settings import max_clock_skew_ms_from_env
 from .sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator.replay")
@@ -60,17 +61,21 @@ class Rebuild:
                 self.history[(service, value["seq"])] = value
 
 
-async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec):
-    """(source, offset, decoded body) of every valid record of an input topic, from offset 0."""
+async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec, max_clock_skew_ms: int):
+    """(source, offset, decoded body) of every admitted record of an input topic, from offset 0.
+
+    The verdicts are the live worker's: the same rule, on the same keys, values and record
+    timestamps (FUSEBOX_MAX_CLOCK_SKEW_MS must be the workers' value).
+    """
     async for record in read_from_start(bootstrap, spec.name(prefix)):
         try:
-            body = decode(spec.suffix, record.value)
+            body = admit(spec.suffix, record, max_clock_skew_ms)
         except ValidationError:
             continue  # the live worker sent it to the dead-letter topic
         yield source_of(spec.suffix, record.partition), record.offset, body
 
 
-async def rebuild(settings: Settings) -> Rebuild:
+async def rebuild(settings: Settings, max_clock_skew_ms: int) -> Rebuild:
     prefix, bootstrap = settings.topic_prefix, settings.kafka_bootstrap
 
     # Where the live workers placed each command among the outcomes (the last result wins: an
@@ -84,7 +89,7 @@ async def rebuild(settings: Settings) -> Rebuild:
     # Commands per service, in log order, each with the outcome offset it follows (-1: before any).
     commands: dict[str, list[tuple[int, tuple[str, int, dict]]]] = defaultdict(list)
     out = Rebuild()
-    async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS):
+    async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS, max_clock_skew_ms):
         after = placement.get(body["commandId"])
         if after is None:
             out.pending_commands += 1
@@ -100,7 +105,7 @@ async def rebuild(settings: Settings) -> Rebuild:
             out.fold(service, buffers.pop(service, []))
             out.fold(service, [queue.pop(0)[1]])
 
-    async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES):
+    async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES, max_clock_skew_ms):
         service = body["service"]
         apply_commands_up_to(service, offset)
         buffer = buffers[service]
@@ -157,9 +162,9 @@ def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, 
     return differences
 
 
-async def run(settings: Settings, write_history: bool) -> int:
+async def run(settings: Settings, write_history: bool, max_clock_skew_ms: int) -> int:
     started = time.monotonic()
-    rebuilt = await rebuild(settings)
+    rebuilt = await rebuild(settings, max_clock_skew_ms)
     if write_history:
         sink = PostgresSink(settings.database_url, settings.db_schema)
         try:
@@ -187,7 +192,7 @@ def main(argv: Sequence[str] = ()) -> int:
                         help="upsert the rebuilt history into PostgreSQL before comparing")
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(run(Settings.from_env(), args.write_history))
+    return asyncio.run(run(Settings.from_env(), args.write_history, max_clock_skew_ms_from_env()))
 
 
 if __name__ == "__main__":
