@@ -60,6 +60,10 @@ def outcome_with(**changes) -> Make:
     return lambda rng, service, now: keyed(service, valid(service, now, rng, **changes))
 
 
+def outcome_ahead(ms: int) -> Make:
+    return lambda rng, service, now: keyed(service, valid(service, now + ms, rng))
+
+
 def outcome_without(name: str) -> Make:
     return lambda rng, service, now: keyed(service, without(valid(service, now, rng), name))
 
@@ -73,6 +77,8 @@ def raw_value(raw: Callable[[random.Random, str, int], bytes | None]) -> Make:
 
 
 MALFORMED, INVALID = "MALFORMED_JSON", "VALIDATION_FAILED"
+MISSING_KEY, KEY_MISMATCH, FUTURE = "MISSING_KEY", "KEY_MISMATCH", "EVENT_TIME_IN_FUTURE"
+END_OF_9999 = 253_402_214_400_000  # 9999-12-31T00:00:00Z: a valid ts, far ahead of any broker timestamp
 
 BAD_INPUTS: tuple[BadInput, ...] = (
     BadInput("not JSON", OUTCOMES, MALFORMED, raw_value(lambda rng, s, now: b"{service: " + s.encode())),
@@ -89,6 +95,16 @@ BAD_INPUTS: tuple[BadInput, ...] = (
     BadInput("ts after year 9999", OUTCOMES, INVALID, outcome_with(ts=2**53)),
     BadInput("ts as a float", OUTCOMES, INVALID, lambda rng, s, now: keyed(s, valid(s, now, rng, ts=now + 0.5))),
     BadInput("eventId too long", OUTCOMES, INVALID, outcome_with(eventId="e" * 201)),
+    BadInput("latency over one day", OUTCOMES, INVALID, outcome_with(latencyMs=86_400_001)),
+    BadInput("latency of 1e308", OUTCOMES, INVALID, outcome_with(latencyMs=1e308)),
+    BadInput("no key", OUTCOMES, MISSING_KEY, lambda rng, s, now: (None, dumps(valid(s, now, rng)))),
+    BadInput("keyed as another service", OUTCOMES, KEY_MISMATCH,
+             lambda rng, s, now: (b"not-" + s.encode(), dumps(valid(s, now, rng)))),
+    BadInput("event time an hour ahead", OUTCOMES, FUTURE, outcome_ahead(3_600_000)),
+    BadInput("event time on 9999-12-31", OUTCOMES, FUTURE, outcome_with(ts=END_OF_9999)),
+    BadInput("command without a key", COMMANDS, MISSING_KEY, lambda rng, s, now: (None, dumps(command(s, now)))),
+    BadInput("command keyed as another service", COMMANDS, KEY_MISMATCH,
+             lambda rng, s, now: (b"not-" + s.encode(), dumps(command(s, now)))),
     BadInput("command not JSON", COMMANDS, MALFORMED, raw_value(lambda rng, s, now: b"\x00\x01reset")),
     BadInput("command of unknown type", COMMANDS, INVALID, command_with(type="explode")),
     BadInput("command without commandId", COMMANDS, INVALID,
