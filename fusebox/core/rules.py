@@ -93,20 +93,24 @@ def _object(issues: Issues, body: Any, field: str = "") -> bool:
 
 # --- CallOutcome -------------------------------------------------------------------------
 
-_known_services: set[str] = set()
-_KNOWN_SERVICES_MAX = 100_000
+KNOWN_SERVICES_MAX = 100_000
 
 
-def outcome_ok(body: Any) -> bool:
-    """The hot-path check: True when `body` is a valid CallOutcome (no details)."""
+def outcome_ok(body: Any, known_services: set[str] | None = None) -> bool:
+    """The hot-path check: True when `body` is a valid CallOutcome (no details).
+
+    `known_services`, owned by the caller, remembers the names already checked (at most
+    KNOWN_SERVICES_MAX), sparing the regular expression for a service seen before.
+    """
     try:
         service = body["service"]
-        if service not in _known_services:
+        if known_services is None or service not in known_services:
             if type(service) is not str or SERVICE_RE.fullmatch(service) is None:
                 return False
-            if len(_known_services) >= _KNOWN_SERVICES_MAX:
-                _known_services.clear()
-            _known_services.add(service)
+            if known_services is not None:
+                if len(known_services) >= KNOWN_SERVICES_MAX:
+                    known_services.clear()
+                known_services.add(service)
         latency = body["latencyMs"]
         ts = body["ts"]
         event_id = body["eventId"]

@@ -80,37 +80,33 @@ async def rebuild(settings: Settings) -> Rebuild:
             result = loads(record.value)
             placement[result["commandId"]] = result.get("appliedAfter", {})
 
-    # Commands per service, in log order, each with the outcome offset it follows (-1: before any).
-    commands: dict[str, list[tuple[int, tuple[str, int, dict]]]] = defaultdict(list)
+    # Commands per service, in log order, each put back where the live worker folded it.
+    commands = breaker.CommandQueue()
     out = Rebuild()
     async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS):
         after = placement.get(body["commandId"])
         if after is None:
             out.pending_commands += 1
             continue
-        position = max(after.values(), default=-1)
-        commands[body["service"]].append((position, (source, offset, body)))
+        commands.add(body["service"], after, (source, offset, body))
 
     buffers: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
-
-    def apply_commands_up_to(service: str, outcome_offset: int) -> None:
-        queue = commands.get(service)
-        while queue and queue[0][0] < outcome_offset:
-            out.fold(service, buffers.pop(service, []))
-            out.fold(service, [queue.pop(0)[1]])
-
     async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES):
         service = body["service"]
-        apply_commands_up_to(service, offset)
+        due = commands.due_before(service, offset)
+        if due:
+            out.fold(service, buffers.pop(service, []))
+            for command in due:
+                out.fold(service, [command])
         buffer = buffers[service]
         buffer.append((source, offset, body))
         if len(buffer) >= FOLD_CHUNK:
             out.fold(service, buffers.pop(service))
 
-    for service in set(buffers) | set(commands):
+    for service in set(buffers) | commands.services():
         out.fold(service, buffers.pop(service, []))
-        for _position, event in commands.get(service, []):
-            out.fold(service, [event])
+        for command in commands.remaining(service):
+            out.fold(service, [command])
     return out
 
 
