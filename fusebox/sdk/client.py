@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from fusebox.core.topics import BREAKER_STATES, CALL_OUTCOMES
-from fusebox.sdk.breaker import Breaker, ExceptionTypes, TrialGate
+from fusebox.sdk.local_breaker import Breaker, ExceptionTypes, TrialGate
 from fusebox.sdk.publisher import OutcomeBuffer, Sender
 from fusebox.sdk.states import DISABLED, LocalState, StateFollower
 

@@ -32,7 +32,7 @@ import aiohttp
 
 from fusebox.core import codec
 from fusebox.core.topics import BREAKER_COMMANDS
-from fusebox.sdk.breaker import Breaker, BreakerOpenError
+from fusebox.sdk.local_breaker import Breaker, BreakerOpenError
 from fusebox.sdk.client import FuseboxClient
 
 logger = logging.getLogger("fusebox.simulate")

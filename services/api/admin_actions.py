@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fusebox.api import errors
 from fusebox.api.audit import AuditEntry, AuditLog
-from fusebox.api.breaker import DependencyUnavailable
+from fusebox.api.dependency_guard import DependencyUnavailable
 from fusebox.api.commands import CommandBus, CommandOutcome
 from fusebox.api.errors import ApiError
 from fusebox.api.metrics import ApiMetrics

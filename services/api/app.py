@@ -12,7 +12,7 @@ from fusebox.api import keys
 from fusebox.api.admin_actions import AdminActions
 from fusebox.api.audit import AuditLog
 from fusebox.api.auth import make_auth_middleware
-from fusebox.api.breaker import OPEN, DependencyBreaker
+from fusebox.api.dependency_guard import OPEN, DependencyBreaker
 from fusebox.api.commands import CommandBus
 from fusebox.api.errors import make_error_middleware
 from fusebox.api.history import HistoryReader

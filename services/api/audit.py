@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from fusebox.api.breaker import DependencyUnavailable
+from fusebox.api.dependency_guard import DependencyUnavailable
 from fusebox.api.storage import Database, jsonb
 
 logger = logging.getLogger("fusebox.api.audit")

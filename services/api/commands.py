@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from fusebox.api.breaker import DependencyBreaker
+from fusebox.api.dependency_guard import DependencyBreaker
 from fusebox.core import codec
 from fusebox.topic_reader import assigned_partitions
 
