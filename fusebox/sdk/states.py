@@ -52,7 +52,7 @@ def _epoch_ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-class StateFollower:
+class LocalStateFollower:
     def __init__(self, bootstrap: str, topic: str, *, probe_interval_s: float = 1.0,
                  stale_after_s: float = 3.0, client_id: str = "fusebox-sdk") -> None:
         self.bootstrap = bootstrap
