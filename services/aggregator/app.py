@@ -37,15 +37,15 @@ from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
-
-from . import metrics
-from .delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
-from .intake import AggregatorApp, Fetched, Intake
-from .rollup_store import live_row
-from .processor import InputChunk, process, source_of
-from .settings import AggregatorSettings
-from .sink_feed import SinkFeed
-from .sinks import PostgresSink
+from fusebox.aggregator import metrics
+from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
+from fusebox.aggregator.faust_app import AggregatorApp
+from fusebox.aggregator.intake import Fetched, Intake
+from fusebox.aggregator.rollup_store import live_row
+from fusebox.aggregator.processor import InputChunk, process, source_of
+from fusebox.aggregator.settings import AggregatorSettings
+from fusebox.aggregator.sink_feed import SinkFeed
+from fusebox.aggregator.sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator")
 

@@ -30,9 +30,8 @@ from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES,
 from fusebox.core.validation import ValidationError
 from fusebox.settings import Settings
 from fusebox.topic_reader import read_from_start
-
-from .processor import decode, source_of
-from .sinks import PostgresSink
+from fusebox.aggregator.processor import decode, source_of
+from fusebox.aggregator.sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator.replay")
 

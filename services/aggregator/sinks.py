@@ -14,9 +14,8 @@ from datetime import datetime, timezone
 from psycopg_pool import AsyncConnectionPool
 
 from fusebox.core.isotime import parse_iso_ms
-
-from . import rollup_store
-from .metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
+from fusebox.aggregator import rollup_store
+from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 

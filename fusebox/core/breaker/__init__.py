@@ -37,16 +37,16 @@ happened, plus `"metric-rollups"` (closed minutes, fusebox.core.rollups) unless 
 """
 from __future__ import annotations
 
-from .batch import fold_batch
-from .commands import COMMAND_RESULTS
-from .event import fold
-from .placement import CommandQueue, fold_in_command_order, outcome_positions, position_of
-from .state import (CLOSED, DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_HEALTHY_PERIOD_MS,
+from fusebox.core.breaker.batch import fold_batch
+from fusebox.core.breaker.commands import COMMAND_RESULTS
+from fusebox.core.breaker.event import fold
+from fusebox.core.breaker.placement import CommandQueue, fold_in_command_order, outcome_positions, position_of
+from fusebox.core.breaker.state import (CLOSED, DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_HEALTHY_PERIOD_MS,
                     DEFAULT_REQUEST_LIMIT, DEFAULT_RESET_TIMEOUT_MS, DEGRADED, FAILED, HALF_OPEN,
                     HEALTHY, OPEN, RECORD_FORMAT, BreakerState, new_state, state_from_record,
                     state_to_record)
-from .transitions import HEALTH_HISTORY, Emitted
-from .views import changed_circuit, circuit_state, next_deadline, to_service_state
+from fusebox.core.breaker.transitions import HEALTH_HISTORY, Emitted
+from fusebox.core.breaker.views import changed_circuit, circuit_state, next_deadline, to_service_state
 
 __all__ = [
     "CLOSED", "OPEN", "HALF_OPEN", "HEALTHY", "DEGRADED", "FAILED",

@@ -10,10 +10,9 @@ from collections.abc import Iterable
 
 from fusebox.core import rollups as _rollups
 from fusebox.core.rollups import add as _rollup_add, bucket_for as _bucket_for
-
-from .commands import on_command
-from .state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState, clone_for_batch, store_locals
-from .transitions import Emitted, advance, close_circuit, count_failure, open_circuit, settle
+from fusebox.core.breaker.commands import on_command
+from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState, clone_for_batch, store_locals
+from fusebox.core.breaker.transitions import Emitted, advance, close_circuit, count_failure, open_circuit, settle
 
 
 def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],

@@ -8,9 +8,8 @@ from typing import Any
 
 from fusebox.core.isotime import iso_ms, iso_or_none
 from fusebox.core.rules import config_issues
-
-from .state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, OPEN, BreakerState
-from .transitions import (Emitted, advance, close_circuit, half_open, healthy_wake, open_circuit, settle,
+from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, OPEN, BreakerState
+from fusebox.core.breaker.transitions import (Emitted, advance, close_circuit, half_open, healthy_wake, open_circuit, settle,
                           start_healthy_period, touch)
 
 COMMAND_RESULTS = "command-results"

@@ -7,10 +7,9 @@ items, over random logs.
 from __future__ import annotations
 
 from fusebox.core import rollups as _rollups
-
-from .commands import on_command
-from .state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState, copy_state
-from .transitions import Emitted, advance, close_circuit, count_failure, open_circuit, settle, touch
+from fusebox.core.breaker.commands import on_command
+from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState, copy_state
+from fusebox.core.breaker.transitions import Emitted, advance, close_circuit, count_failure, open_circuit, settle, touch
 
 
 def fold(state: BreakerState, source: str, offset: int, body: dict,

@@ -18,11 +18,10 @@ from collections import defaultdict
 from typing import Any
 
 from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
-
-from .batch import fold_batch
-from .commands import COMMAND_RESULTS
-from .state import BreakerState
-from .transitions import Emitted
+from fusebox.core.breaker.batch import fold_batch
+from fusebox.core.breaker.commands import COMMAND_RESULTS
+from fusebox.core.breaker.state import BreakerState
+from fusebox.core.breaker.transitions import Emitted
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
 COMMAND_SOURCE = BREAKER_COMMANDS.suffix

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusebox.core.isotime import iso_ms
-
-from .state import CLOSED, DEGRADED, FAILED, HEALTHY, OPEN, HALF_OPEN, BreakerState
+from fusebox.core.breaker.state import CLOSED, DEGRADED, FAILED, HALF_OPEN, HEALTHY, OPEN, BreakerState
 
 HEALTH_HISTORY = "health-history"
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from fusebox.core.isotime import iso_or_none
-
-from .commands import config_of
-from .state import CLOSED, BreakerState
+from fusebox.core.breaker.commands import config_of
+from fusebox.core.breaker.state import CLOSED, BreakerState
 
 
 def next_deadline(state: BreakerState) -> int | None:
