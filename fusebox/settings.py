@@ -4,6 +4,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+# How long health history is kept (FUSEBOX_HISTORY_RETENTION_DAYS defaults to it), and the window
+# that `GET …/history` and `fusebox replay` look back over.
+HISTORY_RETENTION_DAYS = 7
+
 DEV_JWT_SECRET = "fusebox-dev-secret-change-me-0123456789abcdef"
 
 

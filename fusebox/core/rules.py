@@ -1,6 +1,6 @@
 """Field rules of the contract as plain checks: each returns a list of `{"field", "issue"}`.
 
-Pure Python with no imports beyond the standard library, so that the breaker fold can share
+Pure Python with no imports beyond the standard library and the core, so that the breaker fold can share
 them; `fusebox.core.validation` wraps them in `ValidationError`s. The JSON Schemas in
 `schemas/` say the same thing and the unit tests hold the two together.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fusebox.core.commands import BREAKER_RESET, COMMAND_TYPES, CONFIG_UPDATE, TICK
 from fusebox.core.isotime import MAX_EPOCH_MS
 
 SERVICE_RE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 OUTCOMES = frozenset({"success", "failure", "timeout", "rejected"})
-COMMAND_TYPES = ("config.update", "breaker.reset", "tick")
 
 CONFIG_RANGES: dict[str, tuple[int, int]] = {
     "failureThreshold": (1, 10_000),
@@ -243,11 +243,11 @@ def command_issues(body: Any) -> Issues:
         return issues
     if "payload" in body:
         payload = body["payload"]
-        if kind == "config.update":
+        if kind == CONFIG_UPDATE:
             issues.extend(config_issues(payload, "payload."))
-        elif kind == "breaker.reset":
+        elif kind == BREAKER_RESET:
             issues.extend(reset_issues(payload, "payload.", allow_request_id=True))
-        elif kind == "tick":
+        elif kind == TICK:
             if _object(issues, payload, "payload"):
                 _unknown(issues, payload, (), "payload.")
     return issues

@@ -11,11 +11,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fusebox.core import codec
+from fusebox.core.isotime import parse_iso_ms
 
 logger = logging.getLogger("fusebox.sdk.states")
 
@@ -41,15 +41,11 @@ class LocalState:
         opened = circuit.get("openedAt")
         return cls(
             circuit=circuit["state"],
-            opened_at_ms=_epoch_ms(opened) if opened else None,
+            opened_at_ms=parse_iso_ms(opened) if opened else None,
             reset_timeout_ms=int(config.get("resetTimeoutMs") or 30_000),
             request_limit=int(config.get("requestLimit") or 1),
             version=int(state.get("version") or 0),
         )
-
-
-def _epoch_ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 class LocalStateFollower:

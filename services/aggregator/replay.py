@@ -28,7 +28,7 @@ from fusebox.core.codec import dumps, dumps_sorted, loads
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS, TopicSpec
 from fusebox.core.validation import ValidationError
-from fusebox.settings import Settings
+from fusebox.settings import HISTORY_RETENTION_DAYS, Settings
 from fusebox.topic_reader import read_from_start
 from fusebox.aggregator.processor import decode, source_of
 from fusebox.aggregator.sinks import PostgresSink
@@ -36,7 +36,7 @@ from fusebox.aggregator.sinks import PostgresSink
 logger = logging.getLogger("fusebox.aggregator.replay")
 
 FOLD_CHUNK = 5000
-RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+RETENTION_MS = HISTORY_RETENTION_DAYS * 24 * 60 * 60 * 1000
 
 
 @dataclass

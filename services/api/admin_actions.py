@@ -15,11 +15,9 @@ from fusebox.api.state_view import StateView
 from fusebox.api.validation import validate_config_update, validate_reset
 from fusebox.auth import Principal
 from fusebox.core import codec
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
 
 logger = logging.getLogger("fusebox.api.admin_actions")
-
-CONFIG_UPDATE = "config.update"
-BREAKER_RESET = "breaker.reset"
 
 # The aggregator refuses a command with VALIDATION_FAILED (or UNKNOWN_SERVICE); anything else reads as a refusal too.
 _RESULT_ERROR_STATUS = {errors.UNKNOWN_SERVICE: 404, errors.VALIDATION_FAILED: 400}

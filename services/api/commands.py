@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from fusebox.api.dependency_guard import DependencyBreaker
 from fusebox.core import codec
+from fusebox.core.commands import breaker_command
 from fusebox.topic_reader import assigned_partitions
 
 logger = logging.getLogger("fusebox.api.commands")
@@ -42,8 +43,7 @@ class CommandBus:
     async def submit(self, service: str, command_type: str, payload: dict, issued_by: str) -> CommandOutcome:
         """Write the command (answers only once Kafka acknowledged it), then wait a while for its result."""
         command_id = str(uuid.uuid4())
-        command = {"commandId": command_id, "service": service, "type": command_type,
-                   "issuedAt": int(time.time() * 1000), "issuedBy": issued_by, "payload": payload}
+        command = breaker_command(command_id, service, command_type, int(time.time() * 1000), issued_by, payload)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[command_id] = future
         try:

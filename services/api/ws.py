@@ -12,13 +12,13 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from datetime import datetime, timezone
 
 from aiohttp import WSMsgType, web
 
 from fusebox.api.metrics import ApiMetrics
 from fusebox.api.state_view import StateView
 from fusebox.core import codec
+from fusebox.core.isotime import iso_ms
 
 logger = logging.getLogger("fusebox.api.ws")
 
@@ -30,7 +30,7 @@ MAX_SESSIONS = 100_000
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_ms(int(time.time() * 1000))
 
 
 def _int_param(raw: str | None) -> int | None:

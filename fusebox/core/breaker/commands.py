@@ -1,11 +1,12 @@
 """Commands: a config update, a reset, a tick; each answered by a CommandResult.
 
-The command types are named once, in `fusebox.core.rules.COMMAND_TYPES`.
+The command types are named once, in `fusebox.core.commands`.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE, TICK
 from fusebox.core.isotime import iso_ms, iso_or_none
 from fusebox.core.rules import config_issues
 from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, OPEN, BreakerState
@@ -69,9 +70,9 @@ def _on_tick(s: BreakerState, payload: Any) -> tuple[bool, dict | None, dict | N
 
 
 _COMMANDS = {
-    "config.update": _on_config_update,
-    "breaker.reset": _on_reset,
-    "tick": _on_tick,
+    CONFIG_UPDATE: _on_config_update,
+    BREAKER_RESET: _on_reset,
+    TICK: _on_tick,
 }
 
 
