@@ -92,10 +92,6 @@ class OutcomeBuffer:
         """Outcomes not yet acknowledged by Kafka (queued and in flight)."""
         return len(self._queue) + self._in_flight
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
 
 class Sender:
     """Ships the buffer to `topic` in batches from the SDK's event loop; retries with backoff."""

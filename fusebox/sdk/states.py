@@ -59,7 +59,6 @@ class LocalStateFollower:
         self.states: dict[str, LocalState] = {}
         self.caught_up = False
         self.last_ok = 0.0  # monotonic time of the last successful fetch or probe
-        self.updates = 0
 
     @property
     def status(self) -> str:
@@ -158,4 +157,3 @@ class LocalStateFollower:
         # The partition's latest record wins (not the highest version): an aggregator rebuilt
         # from scratch starts its versions again, and its states are still the current ones.
         self.states[service] = state
-        self.updates += 1

@@ -49,7 +49,6 @@ class WsClient:
         self.max_pending_bytes = max_pending_bytes
         self.unanswered_pings = 0
         self.pings_sent: dict[int, float] = {}
-        self.last_rtt_ms: float | None = None
         self._queue: deque[bytes] = deque()
         self._pending_bytes = 0
         self._wakeup = asyncio.Event()
@@ -124,7 +123,6 @@ class WsHub:
         self._dirty = asyncio.Event()
         self._urgent = asyncio.Event()
         self._sessions: OrderedDict[str, None] = OrderedDict()
-        self._shutting_down = False
 
     # --- changes in, batches out -------------------------------------------------------------------------------
 
@@ -248,7 +246,6 @@ class WsHub:
             sent_at = client.pings_sent.pop(timestamp, None)
             if sent_at is not None:
                 rtt = time.monotonic() - sent_at
-                client.last_rtt_ms = rtt * 1000
                 client.unanswered_pings = 0
                 self.metrics.ws_pong_rtt.observe(rtt)
 
@@ -265,7 +262,6 @@ class WsHub:
 
     async def shutdown(self, timeout_s: float = 3.0) -> None:
         """Tell every client `disconnected`, then close each with 1001 (going away)."""
-        self._shutting_down = True
         frame = codec.dumps({"type": "connection:status", "status": "disconnected", "timestamp": now_iso()})
         writers = []
         for client in list(self.clients):

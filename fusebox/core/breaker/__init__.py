@@ -27,7 +27,6 @@ batch, placement, views):
     state_to_record(state) -> dict / state_from_record(record) -> BreakerState
     next_deadline(state) -> int | None                     when a tick would change something
     changed_circuit(old, new) -> bool                      did the circuit state move between the two
-    circuit_state(state) -> str                            "closed" | "open" | "half-open"
 
 `source` is a topic partition without the topic prefix ("call-outcomes:3"); an event whose
 offset is at or below the last one applied from its source is skipped. Emitted items are
@@ -46,7 +45,7 @@ from fusebox.core.breaker.state import (CLOSED, DEFAULT_FAILURE_THRESHOLD, DEFAU
                     HEALTHY, OPEN, RECORD_FORMAT, BreakerState, new_state, state_from_record,
                     state_to_record)
 from fusebox.core.breaker.transitions import HEALTH_HISTORY, Emitted
-from fusebox.core.breaker.views import changed_circuit, circuit_state, next_deadline, to_service_state
+from fusebox.core.breaker.views import changed_circuit, next_deadline, to_service_state
 
 __all__ = [
     "CLOSED", "OPEN", "HALF_OPEN", "HEALTHY", "DEGRADED", "FAILED",
@@ -55,5 +54,5 @@ __all__ = [
     "DEFAULT_REQUEST_LIMIT", "RECORD_FORMAT",
     "BreakerState", "Emitted", "new_state", "state_to_record", "state_from_record",
     "fold", "fold_batch", "fold_in_command_order", "outcome_positions", "position_of", "CommandQueue",
-    "to_service_state", "next_deadline", "changed_circuit", "circuit_state",
+    "to_service_state", "next_deadline", "changed_circuit",
 ]

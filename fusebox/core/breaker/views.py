@@ -21,10 +21,6 @@ def changed_circuit(old_state: BreakerState, new_state: BreakerState) -> bool:
     return old_state.transitions != new_state.transitions or old_state.circuit != new_state.circuit
 
 
-def circuit_state(state: BreakerState) -> str:
-    return state.circuit
-
-
 def to_service_state(state: BreakerState) -> dict[str, Any]:
     """The ServiceState wire object: what breaker-states carries and the API serves."""
     s = state
