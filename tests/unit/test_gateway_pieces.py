@@ -70,13 +70,17 @@ def breaker_with_clock(states: list[tuple[str, str]] | None = None) -> tuple[Dep
     return DependencyBreaker("kafka", failure_threshold=3, reset_timeout_s=5.0, clock=clock, on_state=on_state), clock
 
 
+async def fail(breaker: DependencyBreaker, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(DependencyUnavailable):
+            await breaker.call(failing, 1.0)
+
+
 def test_the_gateway_breaker_opens_after_consecutive_failures_and_refuses_until_its_timeout():
     async def scenario():
         states: list[tuple[str, str]] = []
         breaker, clock = breaker_with_clock(states)
-        for _ in range(3):
-            with pytest.raises(DependencyUnavailable):
-                await breaker.call(failing, 1.0)
+        await fail(breaker, 3)
         assert breaker.state == OPEN and states == [("kafka", OPEN)]
 
         clock.now += 2.0
@@ -94,12 +98,9 @@ def test_the_gateway_breaker_opens_after_consecutive_failures_and_refuses_until_
 def test_a_failed_trial_opens_the_gateway_breaker_again_for_a_whole_timeout():
     async def scenario():
         breaker, clock = breaker_with_clock()
-        for _ in range(3):
-            with pytest.raises(DependencyUnavailable):
-                await breaker.call(failing, 1.0)
+        await fail(breaker, 3)
         clock.now += 5.0
-        with pytest.raises(DependencyUnavailable):
-            await breaker.call(failing, 1.0)
+        await fail(breaker, 1)
         assert breaker.state == OPEN and breaker.retry_after_s() == pytest.approx(5.0)
     asyncio.run(scenario())
 
@@ -107,13 +108,9 @@ def test_a_failed_trial_opens_the_gateway_breaker_again_for_a_whole_timeout():
 def test_successes_in_between_reset_the_count_of_consecutive_failures():
     async def scenario():
         breaker, _clock = breaker_with_clock()
-        for _ in range(2):
-            with pytest.raises(DependencyUnavailable):
-                await breaker.call(failing, 1.0)
+        await fail(breaker, 2)
         await breaker.call(answering, 1.0)
-        for _ in range(2):
-            with pytest.raises(DependencyUnavailable):
-                await breaker.call(failing, 1.0)
+        await fail(breaker, 2)
         assert breaker.state == CLOSED and breaker.retry_after_s() == 0.0
     asyncio.run(scenario())
 
@@ -121,9 +118,7 @@ def test_successes_in_between_reset_the_count_of_consecutive_failures():
 def test_only_one_trial_runs_at_a_time_in_half_open():
     async def scenario():
         breaker, clock = breaker_with_clock()
-        for _ in range(3):
-            with pytest.raises(DependencyUnavailable):
-                await breaker.call(failing, 1.0)
+        await fail(breaker, 3)
         clock.now += 5.0
         release = asyncio.Event()
 
