@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from fusebox.settings import Settings, env_number, env_switch
+from fusebox.settings import HISTORY_RETENTION_DAYS, Settings, env_number, env_switch
 
 
 @dataclass(frozen=True, slots=True)
