@@ -47,6 +47,7 @@ from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first
 from fusebox.aggregator.faust_app import AggregatorApp
 from fusebox.aggregator.intake import Fetched, Intake
 from fusebox.aggregator.rollup_store import live_row
+from fusebox.aggregator.outputs import changelog_records, output_messages
 from fusebox.aggregator.processor import DeadLetter, InputChunk, process, source_of
 from fusebox.aggregator.settings import AggregatorSettings
 from fusebox.aggregator.sink_feed import SinkFeed
@@ -411,25 +412,18 @@ class Aggregator:
         if result.dead_letters:
             await self.publish_dead_letters(result.dead_letters)
 
-        names = self.names
-        outgoing: list[tuple[str, bytes, bytes, list | None]] = []
-        for topic, service, value in result.emitted:
-            outgoing.append((names[topic], service.encode(), dumps(value), None))
         for change in result.changes:
             if change.service_state is not None:
-                outgoing.append((names[BREAKER_STATES.suffix], change.service.encode(),
-                                 dumps(change.service_state), None))
                 metrics.STATES_PUBLISHED.inc()
                 if change.circuit_changed:
                     metrics.TRANSITIONS.labels(change.service_state["circuit"]["state"]).inc()
-        await self.publisher.publish(outgoing)
+        await self.publisher.publish(output_messages(result, self.names))
 
         # Only after the outputs are acknowledged does the state move on (see module docstring):
         # the table's changelog records go out through the same producer, to the service's own
         # partition, and are acknowledged before the input offsets of this batch are committed.
         changelog = self.table.changelog_topic.get_topic_name()
-        stored = [(change.service.encode(), dumps(breaker.state_to_record(change.state)))
-                  for change in result.changes]
+        stored = changelog_records(result)
         await self.publisher.publish([(changelog, key, record, None) for key, record in stored],
                                      partitions=[change.partition for change in result.changes])
         for (key, record), change in zip(stored, result.changes):
