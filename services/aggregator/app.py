@@ -43,6 +43,7 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
 from fusebox.kafka_security import kafka_client_options, kafka_security
 from fusebox.aggregator import metrics
 from fusebox.aggregator.dead_letters import dead_letter_record, header_only_record
+from fusebox.aggregator.deadlines import Deadlines
 from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
 from fusebox.aggregator.faust_app import AggregatorApp
 from fusebox.aggregator.intake import Fetched, Intake
@@ -229,10 +230,9 @@ class Aggregator:
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
             names[METRIC_ROLLUPS.suffix]: lambda values: self.sink.write_rollups([loads(v) for v in values]),
         }, batch=settings.sink_batch)
-        self.deadlines: dict[str, int] = {}
+        self.deadlines = Deadlines()
         # service key -> (the stored record, its decoded state); valid while the record is the same object
         self._decoded: dict[bytes, tuple[bytes, breaker.BreakerState]] = {}
-        self.ticked: dict[str, int] = {}
         self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
         self.cursor = DeliveryCursor()
         self._broker: BrokerLookups | None = None
@@ -434,10 +434,7 @@ class Aggregator:
                                            state.circuit)
             if self.settings.rollups:
                 self.live_dirty.add(change.service)
-            if change.next_deadline is None:
-                self.deadlines.pop(change.service, None)
-            else:
-                self.deadlines[change.service] = change.next_deadline
+            self.deadlines.set(change.service, change.next_deadline)
 
         folded_by_topic: dict[str, int] = {}
         for chunk in chunks:
@@ -527,8 +524,7 @@ class Aggregator:
 
     async def send_due_ticks(self, now_ms: int) -> None:
         """Produce a tick for every service whose next deadline has passed (once per deadline)."""
-        due = [(service, deadline) for service, deadline in self.deadlines.items()
-               if deadline <= now_ms and self.ticked.get(service) != deadline]
+        due = self.deadlines.due(now_ms)
         if not due:
             return
         topic = self.names[BREAKER_COMMANDS.suffix]
@@ -537,8 +533,7 @@ class Aggregator:
             command = breaker_command(str(uuid.uuid4()), service, TICK, max(now_ms, deadline), TICK_ISSUER)
             messages.append((topic, service.encode(), dumps(command), None))
         await self.publisher.publish(messages)
-        for service, deadline in due:
-            self.ticked[service] = deadline
+        self.deadlines.mark_ticked(due)
         metrics.TICKS_SENT.inc(len(due))
 
     def rescan_deadlines(self) -> None:
@@ -556,8 +551,7 @@ class Aggregator:
             deadline = breaker.next_deadline(state)
             if deadline is not None:
                 deadlines[service] = deadline
-        self.deadlines = deadlines
-        self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
+        self.deadlines.rebuild(deadlines)
         counters.keep_only({key.decode() for key in self.table.data.keys()})
 
     async def write_live_rollups(self) -> None:
