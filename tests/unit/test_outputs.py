@@ -1,24 +1,15 @@
 """What a folded batch sends: outputs in fold order then changed states, and one changelog record per service."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fusebox.aggregator.outputs import changelog_records, output_messages
 from fusebox.aggregator.processor import InputChunk, process
 from fusebox.core import breaker
 from fusebox.core.codec import dumps, loads
 from fusebox.core.topics import ALL_TOPICS
+from tests.unit.test_processor_verdicts import Record
 
 NOW = 1_764_194_400_000
 NAMES = {spec.suffix: spec.name("t.") for spec in ALL_TOPICS}
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
 
 
 def outcomes(service: str, kinds: list[str]) -> list[Record]:
