@@ -128,7 +128,7 @@ def rollups_utc(ms: int):
 async def query_latency(database_url: str, redis_url: str) -> None:
     import redis.asyncio as redis_asyncio
 
-    from fusebox.api.breaker import DependencyBreaker
+    from fusebox.api.dependency_guard import DependencyBreaker
     from fusebox.api.metrics_reader import CachedMetricsReader, RollupTableMetricsReader
     from fusebox.api.storage import POSTGRES_FAILURES, Database, open_pool
 

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from fusebox.storage.schema import InvalidSchema, resolve_schema
 
+# How long health history is kept (FUSEBOX_HISTORY_RETENTION_DAYS defaults to it), and the window
+# that `GET …/history` and `fusebox replay` look back over.
+HISTORY_RETENTION_DAYS = 7
+
 DEV_JWT_SECRET = "fusebox-dev-secret-change-me-0123456789abcdef"
 DEV_ENVIRONMENT = "dev"
 DEFAULT_JWT_MAX_LIFETIME_S = 24 * 60 * 60

@@ -1,13 +1,19 @@
-"""Reading whole topics without a consumer group: every partition assigned, read from the start."""
+"""Reading topics without a consumer group, every partition assigned: once to the end
+(`read_from_start`), or for as long as the process runs (`TopicFollower`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from fusebox.kafka_security import kafka_client_options
+
+logger = logging.getLogger("fusebox.topic_reader")
+
+Batches = dict[TopicPartition, list[ConsumerRecord]]
 
 
 async def assigned_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 10.0) -> list[TopicPartition]:
@@ -48,3 +54,85 @@ async def read_from_start(bootstrap: str, topic: str) -> AsyncIterator[ConsumerR
                         done = True
     finally:
         await consumer.stop()
+
+
+class TopicFollower:
+    """Follows every partition of `topic`, handing each record to `on_record` in offset order.
+
+    It starts at the beginning of each partition (`start="beginning"`) or at its end as of the
+    first connection (`start="end"`), and after a failure reconnects and resumes where it
+    stopped. `on_connected(consumer, partitions)` runs once per connection, before the first
+    fetch; `after_fetch(consumer, batches)` after every fetch, records handed over (empty when
+    nothing new came within the fetch wait). Failures of `failures` types are logged at
+    `log_level` and retried after `retry_delay_s(consecutive_failures)` seconds.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, on_record: Callable[[ConsumerRecord], None], *,
+                 start: str = "beginning", max_records: int = 5000,
+                 on_connected: Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]] | None = None,
+                 after_fetch: Callable[[AIOKafkaConsumer, Batches], Awaitable[None]] | None = None,
+                 failures: tuple[type[BaseException], ...] = (KafkaError, OSError),
+                 retry_delay_s: Callable[[int], float] = lambda failures: 1.0,
+                 log_level: int = logging.WARNING, **consumer_options) -> None:
+        if start not in ("beginning", "end"):
+            raise ValueError("start must be 'beginning' or 'end'")
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.next_offsets: dict[TopicPartition, int] = {}
+        self._on_record = on_record
+        self._start = start
+        self._max_records = max_records
+        self._on_connected = on_connected
+        self._after_fetch = after_fetch
+        self._failures = failures
+        self._retry_delay_s = retry_delay_s
+        self._log_level = log_level
+        self._consumer_options = {"auto_offset_reset": "earliest" if start == "beginning" else "latest",
+                                  **consumer_options}
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                        **self._consumer_options, **kafka_client_options())
+            try:
+                await consumer.start()
+                partitions = await assigned_partitions(consumer, self.topic)
+                await self._seek(consumer, partitions)
+                if self._on_connected is not None:
+                    await self._on_connected(consumer, partitions)
+                failures = 0
+                await self._follow(consumer)
+            except asyncio.CancelledError:
+                raise
+            except self._failures as exc:
+                failures += 1
+                delay = self._retry_delay_s(failures)
+                logger.log(self._log_level, "following %s failed, retrying in %.1fs: %r", self.topic, delay, exc)
+                await asyncio.sleep(delay)
+            finally:
+                try:
+                    await asyncio.wait_for(consumer.stop(), 5)
+                except Exception:  # nothing to save from a consumer being dropped
+                    pass
+
+    async def _seek(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp in self.next_offsets:
+                consumer.seek(tp, self.next_offsets[tp])
+            elif self._start == "beginning":
+                await consumer.seek_to_beginning(tp)
+            else:
+                await consumer.seek_to_end(tp)
+                self.next_offsets[tp] = await consumer.position(tp)
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        on_record, next_offsets, after_fetch = self._on_record, self.next_offsets, self._after_fetch
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+            for tp, records in batches.items():
+                for record in records:
+                    on_record(record)
+                    next_offsets[tp] = record.offset + 1
+            if after_fetch is not None:
+                await after_fetch(consumer, batches)

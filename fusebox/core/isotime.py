@@ -30,10 +30,22 @@ def iso_or_none(ms: int | None) -> str | None:
     return None if ms is None else iso_ms(ms)
 
 
+def ms_of_datetime(value: datetime) -> int:
+    """Epoch milliseconds of a datetime (naive means UTC), sub-millisecond digits dropped."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400_000) + (delta.seconds * 1000) + (delta.microseconds // 1000)
+
+
+def iso_datetime(value: datetime) -> str:
+    """A datetime (naive means UTC) as the wire's ISO 8601 UTC string, like `iso_ms`."""
+    return iso_ms(ms_of_datetime(value))
+
+
 def parse_iso_ms(text: str) -> int:
     """Parse an ISO 8601 timestamp with an offset (or `Z`) into epoch milliseconds."""
     dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if dt.tzinfo is None:
         raise ValueError(f"timestamp without a UTC offset: {text!r}")
-    delta = dt - _EPOCH
-    return (delta.days * 86_400_000) + (delta.seconds * 1000) + (delta.microseconds // 1000)
+    return ms_of_datetime(dt)

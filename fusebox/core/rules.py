@@ -1,6 +1,6 @@
 """Field rules of the contract as plain checks: each returns a list of `{"field", "issue"}`.
 
-Pure Python with no imports beyond the standard library, so that the breaker fold can share
+Pure Python with no imports beyond the standard library and the core, so that the breaker fold can share
 them; `fusebox.core.validation` wraps them in `ValidationError`s. The JSON Schemas in
 `schemas/` say the same thing and the unit tests hold the two together.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fusebox.core.commands import BREAKER_RESET, COMMAND_TYPES, CONFIG_UPDATE, TICK
 from fusebox.core.isotime import MAX_EPOCH_MS
 
 SERVICE_RE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 OUTCOMES = frozenset({"success", "failure", "timeout", "rejected"})
-COMMAND_TYPES = ("config.update", "breaker.reset", "tick")
 
 CONFIG_RANGES: dict[str, tuple[int, int]] = {
     "failureThreshold": (1, 10_000),
@@ -94,20 +94,24 @@ def _object(issues: Issues, body: Any, field: str = "") -> bool:
 
 # --- CallOutcome -------------------------------------------------------------------------
 
-_known_services: set[str] = set()
-_KNOWN_SERVICES_MAX = 100_000
+KNOWN_SERVICES_MAX = 100_000
 
 
-def outcome_ok(body: Any) -> bool:
-    """The hot-path check: True when `body` is a valid CallOutcome (no details)."""
+def outcome_ok(body: Any, known_services: set[str] | None = None) -> bool:
+    """The hot-path check: True when `body` is a valid CallOutcome (no details).
+
+    `known_services`, owned by the caller, remembers the names already checked (at most
+    KNOWN_SERVICES_MAX), sparing the regular expression for a service seen before.
+    """
     try:
         service = body["service"]
-        if service not in _known_services:
+        if known_services is None or service not in known_services:
             if type(service) is not str or SERVICE_RE.fullmatch(service) is None:
                 return False
-            if len(_known_services) >= _KNOWN_SERVICES_MAX:
-                _known_services.clear()
-            _known_services.add(service)
+            if known_services is not None:
+                if len(known_services) >= KNOWN_SERVICES_MAX:
+                    known_services.clear()
+                known_services.add(service)
         latency = body["latencyMs"]
         ts = body["ts"]
         event_id = body["eventId"]
@@ -241,11 +245,11 @@ def command_issues(body: Any) -> Issues:
         return issues
     if "payload" in body:
         payload = body["payload"]
-        if kind == "config.update":
+        if kind == CONFIG_UPDATE:
             issues.extend(config_issues(payload, "payload."))
-        elif kind == "breaker.reset":
+        elif kind == BREAKER_RESET:
             issues.extend(reset_issues(payload, "payload.", allow_request_id=True))
-        elif kind == "tick":
+        elif kind == TICK:
             if _object(issues, payload, "payload"):
                 _unknown(issues, payload, (), "payload.")
     return issues

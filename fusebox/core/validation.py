@@ -47,13 +47,13 @@ _DecodeError = codec.DecodeError
 _outcome_ok = rules.outcome_ok
 
 
-def decode_outcome(raw: bytes | bytearray | memoryview | str) -> dict:
-    """Decode and validate one call-outcomes record value."""
+def decode_outcome(raw: bytes | bytearray | memoryview | str, known_services: set[str] | None = None) -> dict:
+    """Decode and validate one call-outcomes record value (`known_services`: see rules.outcome_ok)."""
     try:
         body = _loads(raw)
     except _DecodeError as exc:
         raise ValidationError(MALFORMED_JSON, f"not JSON: {exc}", [{"field": "$", "issue": str(exc)}]) from None
-    if _outcome_ok(body):
+    if _outcome_ok(body, known_services):
         return body
     raise _fail("CallOutcome", rules.outcome_issues(body))
 

@@ -13,7 +13,7 @@
 
 See docs/sdk.md.
 """
-from fusebox.sdk.breaker import Breaker, BreakerOpenError
+from fusebox.sdk.local_breaker import Breaker, BreakerOpenError
 from fusebox.sdk.client import FuseboxClient, SdkStats
 from fusebox.sdk.states import LocalState
 

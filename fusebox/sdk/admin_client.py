@@ -16,12 +16,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 import aiohttp
 
 from fusebox.core import codec
+from fusebox.core.isotime import iso_ms
 
 logger = logging.getLogger("fusebox.sdk.admin_client")
 
@@ -36,7 +36,7 @@ def backoff_delay(attempt: int, *, base_delay_s: float = 0.5, max_delay_s: float
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_ms(int(time.time() * 1000))
 
 
 class AdminClient:

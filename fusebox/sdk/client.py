@@ -17,9 +17,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from fusebox.core.topics import BREAKER_STATES, CALL_OUTCOMES
-from fusebox.sdk.breaker import Breaker, ExceptionTypes, TrialGate
+from fusebox.sdk.local_breaker import Breaker, BreakerHost, ExceptionTypes, TrialGate
 from fusebox.sdk.publisher import OutcomeBuffer, Sender
-from fusebox.sdk.states import DISABLED, LocalState, StateFollower
+from fusebox.sdk.states import DISABLED, LocalState, LocalStateFollower
 
 logger = logging.getLogger("fusebox.sdk")
 
@@ -74,7 +74,7 @@ class FuseboxClient:
         self._sender = Sender(self._buffer, self.bootstrap, CALL_OUTCOMES.name(self.topic_prefix),
                               batch_size=batch_size, linger_s=linger_ms / 1000, compression=compression,
                               request_timeout_ms=request_timeout_ms, client_id=f"fusebox-sdk-{self.instance}")
-        self._follower = StateFollower(self.bootstrap, BREAKER_STATES.name(self.topic_prefix),
+        self._follower = LocalStateFollower(self.bootstrap, BREAKER_STATES.name(self.topic_prefix),
                                        stale_after_s=stale_after_s, client_id=f"fusebox-sdk-{self.instance}")
         self._gates: dict[str, TrialGate] = {}
         self._gates_lock = threading.Lock()
@@ -87,6 +87,11 @@ class FuseboxClient:
         self._sender_done: Future[None] | None = None
         self._follower_task: asyncio.Task | None = None
         self._reported_drops = 0
+        follower = self._follower
+        self._breaker_host = BreakerHost(
+            enforce=enforce, states=follower.states, stream_live=lambda: follower.live,
+            trial_gate=self._trial_gate, emit=self._emit, count_rejected=self._count_rejected,
+            count_fail_open=self._count_fail_open)
         self._thread = threading.Thread(target=self._run_loop, name="fusebox-sdk", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -105,7 +110,7 @@ class FuseboxClient:
         from fusebox.core.validation import validate_service_name
 
         validate_service_name(service)
-        return Breaker(self, service, timeout=timeout, timeout_exceptions=timeout_exceptions, exclude=exclude)
+        return Breaker(self._breaker_host, service, timeout=timeout, timeout_exceptions=timeout_exceptions, exclude=exclude)
 
     def record(self, service: str, outcome: str, latency_ms: float, error: str | None = None,
                ts: int | None = None, event_id: str | None = None) -> bool:
@@ -138,7 +143,7 @@ class FuseboxClient:
     def wait_until_live(self, timeout: float = 30.0) -> bool:
         """Block until the state stream has caught up (True) or `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
-        while not self._stream_live():
+        while not self._follower.live:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
@@ -186,7 +191,7 @@ class FuseboxClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # ------------------------------------------------------------ used by Breaker
+    # ------------------------------------------------------------ the Breakers' host (BreakerHost)
 
     def _emit(self, service: str, outcome: str, latency_ms: float, error: str | None) -> None:
         self._append({"service": service, "outcome": outcome, "latencyMs": latency_ms,
@@ -206,12 +211,6 @@ class FuseboxClient:
             if gate is None:
                 gate = self._gates[service] = TrialGate()
             return gate
-
-    def _follower_states(self) -> dict[str, LocalState]:
-        return self._follower.states
-
-    def _stream_live(self) -> bool:
-        return self._follower.live
 
     # ------------------------------------------------------------ the SDK's thread
 

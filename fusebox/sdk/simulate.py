@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from fusebox.core import codec
+from fusebox.core.commands import CONFIG_UPDATE, breaker_command
 from fusebox.core.topics import BREAKER_COMMANDS
 from fusebox.kafka_security import kafka_client_options
-from fusebox.sdk.breaker import Breaker, BreakerOpenError
+from fusebox.sdk.local_breaker import Breaker, BreakerOpenError
 from fusebox.sdk.client import FuseboxClient
 
 logger = logging.getLogger("fusebox.simulate")
@@ -205,8 +206,7 @@ async def configure_via_kafka(bootstrap: str, prefix: str, services: Sequence[st
     try:
         now = int(time.time() * 1000)
         for service in services:
-            command = {"commandId": str(uuid.uuid4()), "service": service, "type": "config.update",
-                       "issuedAt": now, "issuedBy": "fusebox-simulate", "payload": config}
+            command = breaker_command(str(uuid.uuid4()), service, CONFIG_UPDATE, now, "fusebox-simulate", config)
             await producer.send_and_wait(BREAKER_COMMANDS.name(prefix), key=service.encode(),
                                          value=codec.dumps(command))
         logger.info("configured %d services through %s", len(services), BREAKER_COMMANDS.name(prefix))

@@ -1,7 +1,7 @@
 """Following `breaker-states` so that breakers can be enforced locally.
 
-The follower reads the compacted topic from the beginning (every partition, no consumer group),
-keeps a small `LocalState` per service, and probes the broker every `probe_interval_s`. The
+The follower reads the compacted topic from the beginning (every partition, no consumer group,
+fusebox.topic_reader.TopicFollower), keeps a small `LocalState` per service, and probes the broker every `probe_interval_s`. The
 stream counts as live only when it has caught up and the last probe succeeded recently;
 otherwise breakers fail open (calls pass) and the SDK's stats say so.
 """
@@ -11,12 +11,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fusebox.core import codec
-from fusebox.kafka_security import kafka_client_options
+from fusebox.core.isotime import parse_iso_ms
+from fusebox.topic_reader import TopicFollower
 
 logger = logging.getLogger("fusebox.sdk.states")
 
@@ -42,18 +42,18 @@ class LocalState:
         opened = circuit.get("openedAt")
         return cls(
             circuit=circuit["state"],
-            opened_at_ms=_epoch_ms(opened) if opened else None,
+            opened_at_ms=parse_iso_ms(opened) if opened else None,
             reset_timeout_ms=int(config.get("resetTimeoutMs") or 30_000),
             request_limit=int(config.get("requestLimit") or 1),
             version=int(state.get("version") or 0),
         )
 
 
-def _epoch_ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+def _backoff_s(failures: int) -> float:
+    return min(0.2 * 2 ** (failures - 1), 2.0)
 
 
-class StateFollower:
+class LocalStateFollower:
     def __init__(self, bootstrap: str, topic: str, *, probe_interval_s: float = 1.0,
                  stale_after_s: float = 3.0, client_id: str = "fusebox-sdk") -> None:
         self.bootstrap = bootstrap
@@ -64,7 +64,9 @@ class StateFollower:
         self.states: dict[str, LocalState] = {}
         self.caught_up = False
         self.last_ok = 0.0  # monotonic time of the last successful fetch or probe
-        self.updates = 0
+        self._end: dict[TopicPartition, int] = {}
+        self._remaining: set[TopicPartition] = set()  # partitions not yet read to their end of the connection
+        self._next_probe = 0.0
 
     @property
     def status(self) -> str:
@@ -77,64 +79,32 @@ class StateFollower:
         return self.caught_up and time.monotonic() - self.last_ok <= self.stale_after_s
 
     async def run(self) -> None:
-        backoff = 0.2
-        while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=None,
-                                        enable_auto_commit=False, auto_offset_reset="earliest",
-                                        fetch_max_wait_ms=100, request_timeout_ms=10_000,
-                                        metadata_max_age_ms=30_000, **kafka_client_options())
-            try:
-                await consumer.start()
-                partitions = await self._partitions(consumer)
-                consumer.assign(partitions)
-                await consumer.seek_to_beginning(*partitions)
-                backoff = 0.2
-                await self._follow(consumer, partitions)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker gone or topic missing: fail open and try again
-                logger.info("fusebox: breaker-states unavailable (%r); failing open", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-            finally:
-                try:
-                    await asyncio.wait_for(consumer.stop(), 5)
-                except Exception:  # nothing to save from a consumer being dropped
-                    pass
+        await TopicFollower(self.bootstrap, self.topic, lambda record: self._apply(record.key, record.value),
+                            on_connected=self._connected, after_fetch=self._fetched, failures=(Exception,),
+                            retry_delay_s=_backoff_s, log_level=logging.INFO, client_id=self.client_id,
+                            fetch_max_wait_ms=100, request_timeout_ms=10_000, metadata_max_age_ms=30_000).run()
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        deadline = time.monotonic() + 10
-        while True:
-            found = consumer.partitions_for_topic(self.topic)
-            if found:
-                return [TopicPartition(self.topic, p) for p in sorted(found)]
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {self.topic} not found")
-            await consumer._client.force_metadata_update()  # the topic may have been created since
-            await asyncio.sleep(0.5)
-
-    async def _follow(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-        end = await consumer.end_offsets(partitions)
+    async def _connected(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        self._end = await consumer.end_offsets(partitions)
         self.last_ok = time.monotonic()
-        remaining = {tp for tp, offset in end.items() if offset > 0}
-        if not remaining:
+        self._remaining = {tp for tp, offset in self._end.items() if offset > await consumer.position(tp)}
+        if not self._remaining:
             self.caught_up = True
-        next_probe = time.monotonic() + self.probe_interval_s
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for tp, records in batches.items():
-                for record in records:
-                    self._apply(record.key, record.value)
-                if remaining and records and records[-1].offset >= end[tp] - 1:
-                    remaining.discard(tp)
-            if batches:
-                self.last_ok = time.monotonic()
-            if not self.caught_up and not remaining:
-                self.caught_up = True
-                logger.info("fusebox: breaker-states caught up (%d services)", len(self.states))
-            if time.monotonic() >= next_probe:
-                next_probe = time.monotonic() + self.probe_interval_s
-                await self._probe(consumer, partitions)
+        self._next_probe = time.monotonic() + self.probe_interval_s
+
+    async def _fetched(self, consumer: AIOKafkaConsumer, batches: dict) -> None:
+        remaining, end = self._remaining, self._end
+        for tp, records in batches.items():
+            if remaining and records and records[-1].offset >= end[tp] - 1:
+                remaining.discard(tp)
+        if batches:
+            self.last_ok = time.monotonic()
+        if not self.caught_up and not remaining:
+            self.caught_up = True
+            logger.info("fusebox: breaker-states caught up (%d services)", len(self.states))
+        if time.monotonic() >= self._next_probe:
+            self._next_probe = time.monotonic() + self.probe_interval_s
+            await self._probe(consumer, list(end))
 
     async def _probe(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         # getmany() returns nothing both when there is nothing new and when the broker is gone:
@@ -163,4 +133,3 @@ class StateFollower:
         # The partition's latest record wins (not the highest version): an aggregator rebuilt
         # from scratch starts its versions again, and its states are still the current ones.
         self.states[service] = state
-        self.updates += 1

@@ -28,9 +28,8 @@ from pathlib import Path
 
 from fusebox.core.topics import ALL_TOPICS
 from fusebox.kafka_admin import ensure_topics
-
-from .delivery import RESTART_EXIT_CODE
-from .settings import AggregatorSettings
+from fusebox.aggregator.delivery import RESTART_EXIT_CODE
+from fusebox.aggregator.settings import AggregatorSettings
 
 logger = logging.getLogger("fusebox.aggregator")
 
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] = ()) -> int:
 def run_worker(loglevel: str) -> int:
     import faust  # only the worker process loads Faust and the app; the supervisor stays small
 
-    from .app import create_aggregator
+    from fusebox.aggregator.app import create_aggregator
 
     settings = AggregatorSettings.from_env()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .processor import DeadLetter
+from fusebox.aggregator.processor import DeadLetter
 
 KEY_MAX_BYTES = 256  # a valid key is a service name: at most 200 bytes
 MESSAGE_MAX_BYTES = 1000

@@ -16,7 +16,7 @@ outputs and states are acknowledged (see `Aggregator.fold_fetched`).
 
 This leans on internals of faust-streaming, which is pinned for that reason: the consumer's
 `_wait_next_records`, `_buffered_partitions`, `_to_message` and `scheduler` (as its own
-`getmany` uses them), `App._new_transport`, and `Consumer._commit`. The aggregator's integration
+`getmany` uses them), `App._new_transport` (faust_app.py), and `Consumer._commit`. The aggregator's integration
 tests (kill -9, scale-out, replay) exercise every one of them.
 """
 from __future__ import annotations
@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 
@@ -151,15 +150,3 @@ class IntakeConsumer(faust_aiokafka.Consumer):
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             yield tp, to_message(tp, record)
 
-
-class IntakeTransport(faust_aiokafka.Transport):
-    Consumer = IntakeConsumer
-
-
-class AggregatorApp(faust.App):
-    """A Faust app whose consumer feeds the input topics to `self.intake` (set before it starts)."""
-
-    intake: Intake
-
-    def _new_transport(self):
-        return IntakeTransport(self.conf.broker_consumer, self)

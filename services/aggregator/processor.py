@@ -17,11 +17,13 @@ from typing import Any
 
 from fusebox.core import breaker
 from fusebox.core.admission import DEFAULT_MAX_CLOCK_SKEW_MS, admit_command, admit_outcome
-from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
+from fusebox.core.topics import CALL_OUTCOMES
 from fusebox.core.validation import ValidationError
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
-COMMAND_SOURCE = BREAKER_COMMANDS.suffix
+
+# Service names already validated by this process: the hot path skips their regular expression.
+_known_services: set[str] = set()
 
 
 def source_of(topic: str, partition: int) -> str:
@@ -76,7 +78,7 @@ def admit(topic: str, record: Any, max_clock_skew_ms: int) -> dict:
     """The event of one input record (`topic`: its registry suffix); raise ValidationError, whose
     code is the DLQ reason, when the record is refused. The live fold and replay both use this."""
     admit_record = admit_outcome if topic == OUTCOME_SOURCE else admit_command
-    return admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms)
+    return admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms, _known_services)
 
 
 def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.BreakerState | None],
@@ -116,7 +118,7 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
         if before is None:
             before = breaker.new_state(service)
         if service in commanded:
-            after, emitted = fold_in_command_order(before, events, rollups)
+            after, emitted = breaker.fold_in_command_order(before, events, rollups)
         else:
             after, emitted = breaker.fold_batch(before, events, rollups)
         result.folded += len(events)
@@ -133,34 +135,3 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
         ))
     return result
 
-
-def fold_in_command_order(state: breaker.BreakerState, events: list[tuple[str, int, dict]], rollups: bool = True):
-    """Fold a service's events, recording where each command landed among the outcomes.
-
-    Outcomes and commands arrive on two topics, so their interleaving is decided here, at fold
-    time. Each CommandResult carries `appliedAfter`: the last call-outcomes offset of that service
-    folded before the command. `fusebox replay` honours it, so a re-fold is deterministic.
-    """
-    emitted: list[tuple[str, dict]] = []
-    run_start = 0
-    for index, (source, _offset, _body) in enumerate(events):
-        if not source.startswith(COMMAND_SOURCE):
-            continue
-        if index > run_start:
-            state, out = breaker.fold_batch(state, events[run_start:index], rollups)
-            emitted.extend(out)
-        applied_after = state.offsets
-        state, out = breaker.fold_batch(state, events[index:index + 1], rollups)
-        for topic, value in out:
-            if topic == "command-results":
-                value = {**value, "appliedAfter": outcome_positions(applied_after)}
-            emitted.append((topic, value))
-        run_start = index + 1
-    if run_start < len(events):
-        state, out = breaker.fold_batch(state, events[run_start:], rollups)
-        emitted.extend(out)
-    return state, emitted
-
-
-def outcome_positions(offsets: dict[str, int]) -> dict[str, int]:
-    return {source: offset for source, offset in offsets.items() if source.startswith(OUTCOME_SOURCE)}

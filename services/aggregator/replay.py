@@ -28,18 +28,17 @@ from fusebox.core.codec import dumps, dumps_sorted, loads
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS, TopicSpec
 from fusebox.core.validation import ValidationError
-from fusebox.settings import Settings
+from fusebox.settings import HISTORY_RETENTION_DAYS, Settings
 from fusebox.storage.schema import scoped_conninfo
 from fusebox.topic_reader import read_from_start
-
-from .processor import admit, source_of
-from .settings import max_clock_skew_ms_from_env
-from .sinks import PostgresSink
+from fusebox.aggregator.processor import admit, source_of
+from fusebox.aggregator.settings import max_clock_skew_ms_from_env
+from fusebox.aggregator.sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator.replay")
 
 FOLD_CHUNK = 5000
-RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+RETENTION_MS = HISTORY_RETENTION_DAYS * 24 * 60 * 60 * 1000
 
 
 @dataclass
@@ -86,37 +85,33 @@ async def rebuild(settings: Settings, max_clock_skew_ms: int) -> Rebuild:
             result = loads(record.value)
             placement[result["commandId"]] = result.get("appliedAfter", {})
 
-    # Commands per service, in log order, each with the outcome offset it follows (-1: before any).
-    commands: dict[str, list[tuple[int, tuple[str, int, dict]]]] = defaultdict(list)
+    # Commands per service, in log order, each put back where the live worker folded it.
+    commands = breaker.CommandQueue()
     out = Rebuild()
     async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS, max_clock_skew_ms):
         after = placement.get(body["commandId"])
         if after is None:
             out.pending_commands += 1
             continue
-        position = max(after.values(), default=-1)
-        commands[body["service"]].append((position, (source, offset, body)))
+        commands.add(body["service"], after, (source, offset, body))
 
     buffers: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
-
-    def apply_commands_up_to(service: str, outcome_offset: int) -> None:
-        queue = commands.get(service)
-        while queue and queue[0][0] < outcome_offset:
-            out.fold(service, buffers.pop(service, []))
-            out.fold(service, [queue.pop(0)[1]])
-
     async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES, max_clock_skew_ms):
         service = body["service"]
-        apply_commands_up_to(service, offset)
+        due = commands.due_before(service, offset)
+        if due:
+            out.fold(service, buffers.pop(service, []))
+            for command in due:
+                out.fold(service, [command])
         buffer = buffers[service]
         buffer.append((source, offset, body))
         if len(buffer) >= FOLD_CHUNK:
             out.fold(service, buffers.pop(service))
 
-    for service in set(buffers) | set(commands):
+    for service in set(buffers) | commands.services():
         out.fold(service, buffers.pop(service, []))
-        for _position, event in commands.get(service, []):
-            out.fold(service, [event])
+        for command in commands.remaining(service):
+            out.fold(service, [command])
     return out
 
 

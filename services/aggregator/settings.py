@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 
 from fusebox.core.admission import DEFAULT_MAX_CLOCK_SKEW_MS
-from fusebox.settings import Settings, env_int, env_number, env_switch
+from fusebox.settings import HISTORY_RETENTION_DAYS, Settings, env_int, env_number, env_switch
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class AggregatorSettings:
             max_batch=int(env_number("FUSEBOX_AGGREGATOR_MAX_BATCH", 50000)),
             tick_interval_s=env_number("FUSEBOX_TICK_INTERVAL_MS", 500) / 1000,
             sink_batch=int(env_number("FUSEBOX_SINK_BATCH", 1000)),
-            history_retention_days=int(env_number("FUSEBOX_HISTORY_RETENTION_DAYS", 7)),
+            history_retention_days=int(env_number("FUSEBOX_HISTORY_RETENTION_DAYS", HISTORY_RETENTION_DAYS)),
             session_timeout_s=env_number("FUSEBOX_AGGREGATOR_SESSION_TIMEOUT_MS", 10000) / 1000,
             web_host=os.environ.get("FUSEBOX_AGGREGATOR_HOST", "127.0.0.1"),
             rollups=env_switch("FUSEBOX_ROLLUPS", True),

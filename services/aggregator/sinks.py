@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 
 from psycopg_pool import AsyncConnectionPool
 
+from fusebox.core.commands import CONFIG_UPDATE
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.storage.schema import scoped_conninfo
-
-from . import rollup_store
-from .metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
+from fusebox.aggregator import rollup_store
+from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
@@ -86,7 +86,7 @@ class PostgresSink:
 
     async def write_configs(self, results: Sequence[dict]) -> None:
         rows = [config_row(r) for r in results
-                if r.get("type") == "config.update" and r.get("ok") and "result" in r]
+                if r.get("type") == CONFIG_UPDATE and r.get("ok") and "result" in r]
         if rows:
             await self._retrying("config", lambda: self._executemany(UPSERT_CONFIG, rows))
 

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from fusebox.api import errors
 from fusebox.api.audit import AuditEntry, AuditLog, storable_service
-from fusebox.api.breaker import DependencyUnavailable
+from fusebox.api.dependency_guard import DependencyUnavailable
 from fusebox.api.commands import CommandBus, CommandOutcome
 from fusebox.api.errors import ApiError
 from fusebox.api.metrics import ApiMetrics
@@ -16,11 +16,10 @@ from fusebox.api.request_body import RequestBody, parse_body
 from fusebox.api.state_view import StateView
 from fusebox.api.validation import validate_config_update, validate_reset, validate_service
 from fusebox.auth import Principal
+from fusebox.core import codec
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
 
 logger = logging.getLogger("fusebox.api.admin_actions")
-
-CONFIG_UPDATE = "config.update"
-BREAKER_RESET = "breaker.reset"
 
 # The aggregator refuses a command with VALIDATION_FAILED (or UNKNOWN_SERVICE); anything else reads as a refusal too.
 _RESULT_ERROR_STATUS = {errors.UNKNOWN_SERVICE: 404, errors.VALIDATION_FAILED: 400}

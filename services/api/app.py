@@ -14,7 +14,7 @@ from fusebox.api.admin_actions import AdminActions
 from fusebox.api.audit import AuditLog, AuditTrail
 from fusebox.api.dashboard_files import DASHBOARD_DIR, DashboardFiles, add_dashboard_routes
 from fusebox.api.auth import make_auth_middleware
-from fusebox.api.breaker import OPEN, DependencyBreaker
+from fusebox.api.dependency_guard import OPEN, DependencyBreaker
 from fusebox.api.commands import CommandBus
 from fusebox.api.errors import make_error_middleware
 from fusebox.api.history import HistoryReader

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from fusebox.api.breaker import DependencyUnavailable
-from fusebox.api.history import iso_utc
+from fusebox.api.dependency_guard import DependencyUnavailable
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
+from fusebox.core.isotime import iso_datetime
 from fusebox.api.storage import Database, jsonb
 
 logger = logging.getLogger("fusebox.api.audit")
@@ -110,7 +111,7 @@ class AuditLog:
 
 
 # The stored command types, as the audit trail names them.
-ACTION_NAMES = {"config.update": "config", "breaker.reset": "reset"}
+ACTION_NAMES = {CONFIG_UPDATE: "config", BREAKER_RESET: "reset"}
 
 
 class AuditTrail:
@@ -132,7 +133,7 @@ class AuditTrail:
                 (service, since, before, limit))
             return await cursor.fetchall()
 
-        return [{"id": int(row_id), "at": iso_utc(at), "adminId": admin_id,
+        return [{"id": int(row_id), "at": iso_datetime(at), "adminId": admin_id,
                  "action": ACTION_NAMES.get(action, action), "outcome": outcome, "reason": reason,
                  "errorCode": error_code, "commandId": str(command_id) if command_id is not None else None,
                  "request": request if request is not None else {}, "metadata": metadata, "detail": detail}

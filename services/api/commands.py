@@ -8,12 +8,12 @@ import uuid
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 
-from fusebox.api.breaker import DependencyBreaker
+from fusebox.api.dependency_guard import DependencyBreaker
 from fusebox.core import codec
+from fusebox.core.commands import breaker_command
 from fusebox.kafka_security import kafka_client_options
-from fusebox.topic_reader import assigned_partitions
+from fusebox.topic_reader import TopicFollower
 
 logger = logging.getLogger("fusebox.api.commands")
 
@@ -38,13 +38,11 @@ class CommandBus:
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         self._pending: dict[str, asyncio.Future] = {}
-        self._next_offsets: dict[TopicPartition, int] = {}
 
     async def submit(self, service: str, command_type: str, payload: dict, issued_by: str) -> CommandOutcome:
         """Write the command (answers only once Kafka acknowledged it), then wait a while for its result."""
         command_id = str(uuid.uuid4())
-        command = {"commandId": command_id, "service": service, "type": command_type,
-                   "issuedAt": int(time.time() * 1000), "issuedBy": issued_by, "payload": payload}
+        command = breaker_command(command_id, service, command_type, int(time.time() * 1000), issued_by, payload)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[command_id] = future
         try:
@@ -85,36 +83,12 @@ class CommandBus:
 
     async def follow_results(self) -> None:
         """Consume `command-results` from the end (as of start) and resolve the pending commands they answer."""
-        while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                        auto_offset_reset="latest", request_timeout_ms=15000,
-                                        **kafka_client_options())
-            try:
-                await consumer.start()
-                await self._assign_results(consumer)
-                self.results_ready.set()
-                while True:
-                    batches = await consumer.getmany(timeout_ms=200, max_records=2000)
-                    for tp, records in batches.items():
-                        for record in records:
-                            self._resolve(record.value)
-                            self._next_offsets[tp] = record.offset + 1
-            except asyncio.CancelledError:
-                raise
-            except (KafkaError, OSError) as exc:
-                logger.warning("command-results consumer failed, retrying in 1s: %r", exc)
-                await asyncio.sleep(1.0)
-            finally:
-                await consumer.stop()
+        await TopicFollower(self.bootstrap, self.results_topic, lambda record: self._resolve(record.value),
+                            start="end", max_records=2000, on_connected=self._results_connected,
+                            request_timeout_ms=15000).run()
 
-    async def _assign_results(self, consumer: AIOKafkaConsumer) -> None:
-        tps = await assigned_partitions(consumer, self.results_topic)
-        for tp in tps:
-            if tp in self._next_offsets:
-                consumer.seek(tp, self._next_offsets[tp])
-            else:
-                await consumer.seek_to_end(tp)
-                self._next_offsets[tp] = await consumer.position(tp)
+    async def _results_connected(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        self.results_ready.set()
 
     def _resolve(self, value: bytes | None) -> None:
         try:

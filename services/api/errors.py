@@ -11,7 +11,7 @@ import psycopg
 from aiohttp import web
 
 from fusebox.core import codec
-from fusebox.api.breaker import DependencyUnavailable
+from fusebox.api.dependency_guard import DependencyUnavailable
 
 logger = logging.getLogger("fusebox.api.errors")
 

@@ -6,15 +6,10 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from fusebox.api.storage import Database
+from fusebox.core.isotime import iso_datetime
+from fusebox.settings import HISTORY_RETENTION_DAYS
 
-RETENTION = timedelta(days=7)
-
-
-def iso_utc(value: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a `Z`, as every REST timestamp (schemas/README.md, Encoding)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds") + "Z"
+RETENTION = timedelta(days=HISTORY_RETENTION_DAYS)
 
 
 class HistoryReader:
@@ -35,5 +30,5 @@ class HistoryReader:
             return await cursor.fetchall()
 
         rows = await self.db.run(select)
-        return [{"timestamp": iso_utc(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
+        return [{"timestamp": iso_datetime(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
                 for ts, status, duration, incidents in rows]

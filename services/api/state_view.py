@@ -6,11 +6,9 @@ import logging
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from fusebox.core import codec
-from fusebox.kafka_security import kafka_client_options
-from fusebox.topic_reader import assigned_partitions
+from fusebox.topic_reader import TopicFollower
 
 logger = logging.getLogger("fusebox.api.state_view")
 
@@ -74,51 +72,25 @@ class StateViewFollower:
 
     def __init__(self, view: StateView, bootstrap: str, topic: str, *, on_progress: Callable[[], None] | None = None):
         self.view = view
-        self.bootstrap = bootstrap
-        self.topic = topic
         self._on_progress = on_progress
-        self._next_offsets: dict[TopicPartition, int] = {}
         self._end_offsets: dict[TopicPartition, int] | None = None
+        self._follower = TopicFollower(bootstrap, topic, self._apply, on_connected=self._connected,
+                                       after_fetch=self._fetched, isolation_level="read_committed",
+                                       request_timeout_ms=15000)
 
     async def run(self) -> None:
-        while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                        auto_offset_reset="earliest", isolation_level="read_committed",
-                                        request_timeout_ms=15000, **kafka_client_options())
-            try:
-                await consumer.start()
-                await self._assign(consumer)
-                await self._follow(consumer)
-            except asyncio.CancelledError:
-                raise
-            except (KafkaError, OSError) as exc:
-                logger.warning("breaker-states consumer failed, retrying in 1s: %r", exc)
-                await asyncio.sleep(1.0)
-            finally:
-                await consumer.stop()
+        await self._follower.run()
 
-    async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        tps = await assigned_partitions(consumer, self.topic)
-        for tp in tps:
-            if tp in self._next_offsets:
-                consumer.seek(tp, self._next_offsets[tp])
-            else:
-                await consumer.seek_to_beginning(tp)
+    async def _connected(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         if self._end_offsets is None:
-            self._end_offsets = await consumer.end_offsets(tps)
+            self._end_offsets = await consumer.end_offsets(partitions)
 
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for tp, records in batches.items():
-                for record in records:
-                    self._apply(record)
-                    self._next_offsets[tp] = record.offset + 1
-            if not self.view.caught_up.is_set() and await self._is_caught_up(consumer):
-                logger.info("state view caught up: %d services", len(self.view))
-                self.view.caught_up.set()
-            if batches and self._on_progress is not None:
-                self._on_progress()
+    async def _fetched(self, consumer: AIOKafkaConsumer, batches: dict) -> None:
+        if not self.view.caught_up.is_set() and await self._is_caught_up(consumer):
+            logger.info("state view caught up: %d services", len(self.view))
+            self.view.caught_up.set()
+        if batches and self._on_progress is not None:
+            self._on_progress()
 
     def _apply(self, record) -> None:
         try:

@@ -8,7 +8,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from fusebox.api.breaker import DependencyBreaker
+from fusebox.api.dependency_guard import DependencyBreaker
 from fusebox.core import codec
 from fusebox.storage.schema import scoped_conninfo
 

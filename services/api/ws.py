@@ -12,13 +12,13 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from datetime import datetime, timezone
 
 from aiohttp import WSMsgType, web
 
 from fusebox.api.metrics import ApiMetrics
 from fusebox.api.state_view import StateView
 from fusebox.core import codec
+from fusebox.core.isotime import iso_ms
 
 logger = logging.getLogger("fusebox.api.ws")
 
@@ -31,7 +31,7 @@ MAX_SESSIONS = 100_000
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_ms(int(time.time() * 1000))
 
 
 def _int_param(raw: str | None) -> int | None:
@@ -50,7 +50,6 @@ class WsClient:
         self.max_pending_bytes = max_pending_bytes
         self.unanswered_pings = 0
         self.pings_sent: dict[int, float] = {}
-        self.last_rtt_ms: float | None = None
         self._queue: deque[bytes] = deque()
         self._pending_bytes = 0
         self._wakeup = asyncio.Event()
@@ -125,7 +124,6 @@ class WsHub:
         self._dirty = asyncio.Event()
         self._urgent = asyncio.Event()
         self._sessions: OrderedDict[str, None] = OrderedDict()
-        self._shutting_down = False
 
     # --- changes in, batches out -------------------------------------------------------------------------------
 
@@ -257,7 +255,6 @@ class WsHub:
             sent_at = client.pings_sent.pop(timestamp, None)
             if sent_at is not None:
                 rtt = time.monotonic() - sent_at
-                client.last_rtt_ms = rtt * 1000
                 client.unanswered_pings = 0
                 self.metrics.ws_pong_rtt.observe(rtt)
 
@@ -274,7 +271,6 @@ class WsHub:
 
     async def shutdown(self, timeout_s: float = 3.0) -> None:
         """Tell every client `disconnected`, then close each with 1001 (going away)."""
-        self._shutting_down = True
         frame = codec.dumps({"type": "connection:status", "status": "disconnected", "timestamp": now_iso()})
         writers = []
         for client in list(self.clients):

@@ -5,6 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fusebox.core import breaker
+from fusebox.core.breaker import state as breaker_state
 from fusebox.core.codec import dumps, dumps_sorted, loads
 from fusebox.core.schemas import schema_errors
 from tests.unit.breaker_log import (as_events, command, configure, outcome, reset, tick)
@@ -197,3 +198,30 @@ def test_state_invariants_hold_after_every_event(bodies):
         assert earlier["status"] != later["status"]
     # every incident belongs to exactly one period
     assert sum(h["incidents"] for h in history) + state.period_incidents == state.total_incidents
+
+
+@BOUNDED
+@given(logs())
+def test_one_event_at_a_time_equals_one_batch_without_rollups(bodies):
+    whole, whole_out = breaker.fold_batch(breaker.new_state("payments-api"), as_events(bodies), rollups=False)
+    state, emitted = breaker.new_state("payments-api"), []
+    for source, offset, body in as_events(bodies):
+        state, out = breaker.fold(state, source, offset, body, rollups=False)
+        emitted.extend(out)
+    assert record_bytes(state) == record_bytes(whole)
+    assert emitted == whole_out
+
+
+def test_the_copies_of_a_state_carry_every_declared_field():
+    # Given a state in which every field has a value other than its default
+    state, _ = fold_all([outcome("failure", i) for i in range(5)] + [outcome("success", 40_000)])
+    for name in breaker_state.FIELDS:
+        assert hasattr(state, name)
+
+    # Then a full copy records the same, and a batch clone the same but for the batch's locals
+    assert breaker.state_to_record(breaker_state.copy_state(state)) == breaker.state_to_record(state)
+    clone = breaker_state.clone_for_batch(state)
+    for name in breaker_state.FIELDS:
+        if name not in breaker_state.BATCH_LOCALS:
+            assert getattr(clone, name) == getattr(state, name), name
+    assert clone.offsets is not state.offsets and clone.rollups is not state.rollups

@@ -21,6 +21,14 @@ def current() -> bool:
     return True
 
 
+async def parked(intake: Intake, put: asyncio.Future, timeout: float = 1.0) -> None:
+    """Wait until a `put` is parked waiting for room (it cleared the intake's change event)."""
+    deadline = time.monotonic() + timeout
+    while intake._changed.is_set() and not put.done():
+        assert time.monotonic() < deadline, "the put never waited for room"
+        await asyncio.sleep(0)
+
+
 async def test_a_full_batch_is_taken_at_once_and_in_arrival_order() -> None:
     intake = Intake({"in"}, max_batch=10, flush_interval_s=60.0, capacity=100)
     first, second, third = fetched("p0", 0, 4), fetched("p1", 0, 6), fetched("p0", 4, 3)
@@ -53,7 +61,7 @@ async def test_put_waits_while_the_intake_is_full_and_resumes_when_the_fold_take
     intake = Intake({"in"}, max_batch=10, flush_interval_s=60.0, capacity=20)
     await intake.put([fetched("p0", 0, 20)], current)
     blocked = asyncio.ensure_future(intake.put([fetched("p0", 20, 5)], current))
-    await asyncio.sleep(0.05)
+    await parked(intake, blocked)
     assert not blocked.done()
     await asyncio.wait_for(intake.take(), 1.0)
     assert await asyncio.wait_for(blocked, 1.0) is True
@@ -65,7 +73,7 @@ async def test_a_discard_drops_what_waits_and_a_put_that_stopped_being_current_i
     await intake.put([fetched("p0", 0, 10)], current)
     flow = {"active": True}
     blocked = asyncio.ensure_future(intake.put([fetched("p0", 10, 5)], lambda: flow["active"]))
-    await asyncio.sleep(0.05)
+    await parked(intake, blocked)
     flow["active"] = False  # a rebalance stopped the flow
     assert intake.discard() == 10 and intake.discards == 1
     assert await asyncio.wait_for(blocked, 1.0) is False

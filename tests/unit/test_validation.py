@@ -242,3 +242,24 @@ def test_reset_checks_agree_with_the_reset_request_schema(body):
 def test_command_checks_agree_with_the_breaker_command_schema(body):
     assume(_no_schema_quirks(body))
     assert (rules.command_issues(body) == []) is (schema_errors("BreakerCommand", body) == [])
+
+
+KNOWN_SERVICES = set()
+
+
+@BOUNDED
+@given(mutations(OUTCOME))
+def test_remembering_known_services_gives_the_same_answers_as_checking_each_time(body):
+    assume(_no_schema_quirks(body))
+    assert rules.outcome_ok(body, KNOWN_SERVICES) is rules.outcome_ok(body)
+    assert rules.outcome_ok(body, KNOWN_SERVICES) is rules.outcome_ok(body)
+
+
+def test_only_valid_service_names_are_remembered_and_the_memory_is_bounded(monkeypatch):
+    known: set[str] = set()
+    assert rules.outcome_ok({**OUTCOME, "service": "bad name!"}, known) is False
+    assert known == set()
+    monkeypatch.setattr(rules, "KNOWN_SERVICES_MAX", 2)
+    for name in ("a", "b", "c"):
+        assert rules.outcome_ok({**OUTCOME, "service": name}, known) is True
+    assert known == {"c"}

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-logger = logging.getLogger("fusebox.api.breaker")
+logger = logging.getLogger("fusebox.api.dependency_guard")
 T = TypeVar("T")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"

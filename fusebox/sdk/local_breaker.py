@@ -23,12 +23,12 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar, overload
 
-if TYPE_CHECKING:
-    from fusebox.sdk.client import FuseboxClient
+from fusebox.sdk.states import LocalState
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,6 +68,23 @@ class TrialGate:
             self.running -= 1
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerHost:
+    """What a Breaker needs from the client that made it, and nothing more.
+
+    `states` is the follower's live mapping (read on every call, never copied); `emit` appends
+    one outcome to the client's buffer.
+    """
+
+    enforce: bool
+    states: Mapping[str, LocalState]
+    stream_live: Callable[[], bool]
+    trial_gate: Callable[[str], TrialGate]
+    emit: Callable[[str, str, float, str | None], None]
+    count_rejected: Callable[[], None]
+    count_fail_open: Callable[[], None]
+
+
 # One stack of open `with breaker:` frames per thread / task (contextvars copy per task).
 _frames: ContextVar[tuple] = ContextVar("fusebox_breaker_frames", default=())
 
@@ -78,16 +95,17 @@ _now = time.time
 class Breaker:
     """The breaker of one dependency (`service`) as seen by this process. Create it with `client.breaker()`."""
 
-    def __init__(self, client: "FuseboxClient", service: str, *, timeout: float | None = None,
+    def __init__(self, host: BreakerHost, service: str, *, timeout: float | None = None,
                  timeout_exceptions: ExceptionTypes = (), exclude: ExceptionTypes = ()) -> None:
-        self.client = client
+        self._host = host
+        self._emit = host.emit
         self.service = service
         self.timeout = timeout
         # TimeoutError always counts (the breaker's own deadline raises it); the others are the caller's
         self.timeout_exceptions = (TimeoutError, *timeout_exceptions)
         self.exclude = tuple(exclude)
-        self._gate = client._trial_gate(service)
-        self._states = client._follower_states()
+        self._gate = host.trial_gate(service)
+        self._states = host.states
 
     # ------------------------------------------------------------ state
 
@@ -101,11 +119,11 @@ class Breaker:
 
     def _admit(self) -> bool:
         """True for a half-open trial, False for a plain call; raises BreakerOpenError to short-circuit."""
-        client = self.client
-        if not client.enforce:
+        host = self._host
+        if not host.enforce:
             return False
-        if not client._stream_live():
-            client._count_fail_open()
+        if not host.stream_live():
+            host.count_fail_open()
             return False
         local = self._states.get(self.service)
         if local is None or local.circuit == "closed":
@@ -121,8 +139,8 @@ class Breaker:
         return False  # unreachable: _reject raises
 
     def _reject(self, state: str, retry_after_s: float | None) -> None:
-        self.client._count_rejected()
-        self.client._emit(self.service, "rejected", 0.0, "BreakerOpenError")
+        self._host.count_rejected()
+        self._emit(self.service, "rejected", 0.0, "BreakerOpenError")
         raise BreakerOpenError(self.service, state, retry_after_s)
 
     # ------------------------------------------------------------ classification
@@ -134,16 +152,16 @@ class Breaker:
         if exc is None:
             timeout = self.timeout
             if timeout is not None and latency_ms > timeout * 1000:
-                self.client._emit(self.service, "timeout", latency_ms, "SlowCall")
+                self._emit(self.service, "timeout", latency_ms, "SlowCall")
             else:
-                self.client._emit(self.service, "success", latency_ms, None)
+                self._emit(self.service, "success", latency_ms, None)
             return
         if self.exclude and isinstance(exc, self.exclude):
-            self.client._emit(self.service, "success", latency_ms, None)
+            self._emit(self.service, "success", latency_ms, None)
         elif isinstance(exc, self.timeout_exceptions):
-            self.client._emit(self.service, "timeout", latency_ms, _error_name(exc))
+            self._emit(self.service, "timeout", latency_ms, _error_name(exc))
         elif isinstance(exc, Exception):
-            self.client._emit(self.service, "failure", latency_ms, _error_name(exc))
+            self._emit(self.service, "failure", latency_ms, _error_name(exc))
         # cancellation, KeyboardInterrupt, SystemExit: the caller stopped, the dependency did not fail
 
     # ------------------------------------------------------------ `with breaker:`
