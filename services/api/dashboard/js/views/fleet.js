@@ -105,7 +105,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   sortSelect.value = filter.sort;
   const shown = h("span", { class: "shown", role: "status" });
   const grid = h("nav", { class: "fleet-grid", "aria-label": "Services" });
-  const empty = h("p", { class: "empty" }, "Waiting for the breaker states…");
+  const empty = h("p", { class: "empty", role: "status" }, "Waiting for the breaker states…");
 
   root.append(h("section", { class: "fleet" },
     h("div", { class: "fleet-summary", role: "group", "aria-label": "Fleet counters" }, ...Object.values(counters)),
@@ -203,8 +203,15 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     position(wanted, false);
     const shownCount = wanted.length;
     setText(shown, `${shownCount} of ${states.length} shown`);
-    empty.hidden = states.length > 0;
-    if (states.length > 0) setText(empty, "");
+    writeEmpty();
+  }
+
+  function writeEmpty() {
+    const none = store.services.size === 0;
+    empty.hidden = !none;
+    setText(empty, !none ? "" : store.complete
+      ? "No breakers yet — services appear here when they report outcomes."
+      : "Waiting for the breaker states…");
   }
 
   /**
@@ -337,6 +344,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       orderDirty = true;
     }
     reorder(false);
+    writeEmpty();
     countFleet();
     if (store.snapshotCompleteAt !== null && rendered === 0 && store.snapshot === null) {
       rendered = performance.now();
