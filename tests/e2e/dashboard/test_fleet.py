@@ -59,6 +59,12 @@ async def test_a_token_in_the_link_signs_in_and_leaves_the_url(fleet, tab):
     assert "token" not in page.url
     assert page.url.endswith("/dashboard/")
     await expect(page.get_by_text("erin · admin")).to_be_visible()
+    # The scripts and styles came gzipped: fewer bytes on the wire than the browser decoded
+    sizes = await page.evaluate("""() => performance.getEntriesByType("resource")
+      .filter((e) => /\\/dashboard\\/.*\\.(js|css)$/.test(e.name))
+      .map((e) => ({ name: e.name, encoded: e.encodedBodySize, decoded: e.decodedBodySize }))""")
+    assert any(s["name"].endswith("/js/main.js") for s in sizes), sizes
+    assert all(s["encoded"] < s["decoded"] for s in sizes if s["decoded"] > 1000), sizes
     assert tab.console_errors == []
 
 

@@ -18,6 +18,7 @@ const TILE_H = 100;
 const TILE_GAP = 6;
 const FAR_MOVES_PER_FRAME = 60;
 const SPARKS_PER_FRAME = 50;
+const DOM_MOVES_PER_FRAME = 40;
 
 /** The filter as the URL holds it: ?q=…&status=failed,degraded&sort=worst */
 function filterFromUrl() {
@@ -284,8 +285,15 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   resize.observe(grid);
   measure();
 
-  /** Puts the grid's tiles in the wanted order, moving as few as possible: a move costs style and layout. */
+  /**
+   * Puts the grid's tiles in the wanted order (the order keyboard and screen readers follow; the eye follows the
+   * transforms), moving as few as possible and at most DOM_MOVES_PER_FRAME a frame: a moved node is restyled and
+   * laid out from scratch, and one status change can shift hundreds. New tiles are always added.
+   */
+  let domOrder = null;
   function placeInOrder(wanted) {
+    domOrder = wanted;
+    const started = performance.now();
     const wantedSet = new Set(wanted);
     const position = new Map();
     for (let el = grid.firstElementChild; el;) {
@@ -294,11 +302,33 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       el = next;
     }
     const keep = stayingItems(wanted.map((el) => position.get(el) ?? -1));
+    let budget = DOM_MOVES_PER_FRAME;
+    let moved = 0;
+    let pending = false;
     let anchor = null;
     for (let i = wanted.length - 1; i >= 0; i--) {
-      if (!keep[i]) grid.insertBefore(wanted[i], anchor);
+      if (keep[i]) {
+        anchor = wanted[i];
+        continue;
+      }
+      const placed = position.has(wanted[i]);
+      if (placed && budget === 0) {
+        pending = true;
+        continue;
+      }
+      if (pending) {
+        if (!placed) grid.append(wanted[i]);
+        continue;
+      }
+      grid.insertBefore(wanted[i], anchor);
       anchor = wanted[i];
+      if (placed) {
+        budget--;
+        moved++;
+      }
     }
+    if (moved) performance.measure("fusebox:dom-moves", { start: started, detail: { moved, pending } });
+    if (pending) requestAnimationFrame(() => { if (domOrder === wanted) placeInOrder(wanted); });
   }
 
   function countFleet() {
