@@ -34,7 +34,7 @@ LONGEST_TASK_BOUND_MS = 500
 OBSERVE = """() => {
   const perf = { longTasks: [], gaps: [], frames: [], stop: false };
   new PerformanceObserver((list) => list.getEntries().forEach((e) => perf.frames.push({
-    duration: e.duration, render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+    duration: e.duration, start: e.startTime, render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
     styleLayout: e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0,
     scripts: e.scripts.map((s) => ({ invoker: `${s.invoker} ${s.sourceFunctionName || ""}`.trim(),
                                      duration: s.duration, layout: s.forcedStyleAndLayoutDuration })) })))
@@ -55,7 +55,9 @@ COLLECT = """() => {
   const flushes = performance.getEntriesByName("fusebox:flush");
   const moves = performance.getEntriesByName("fusebox:dom-moves").map((e) => e.detail.moved);
   return { frames: perf.frames, longTasks: perf.longTasks, gaps: perf.gaps,
-           flushes: flushes.map((e) => e.duration), moves, changed: flushes.reduce((n, e) => n + e.detail.changed, 0) };
+           flushes: flushes.map((e) => e.duration), moves,
+           marks: performance.getEntriesByType("measure").filter((e) => e.name.startsWith("fusebox:"))
+             .map((e) => ({ name: e.name, start: e.startTime, duration: e.duration, detail: e.detail })), changed: flushes.reduce((n, e) => n + e.detail.changed, 0) };
 }"""
 
 
@@ -139,6 +141,9 @@ async def test_a_thousand_services_render_within_a_second_and_take_fifty_updates
     moves = perf["moves"]
     print(f"tiles moved in the DOM: {sum(moves)} in {len(moves)} frames (at most {max(moves, default=0)} a frame)")
     longest = sorted(frames, key=lambda f: -f["duration"])[:3]
+    for frame in longest[:1]:
+        near = [m for m in perf["marks"] if frame["start"] - 20 <= m["start"] <= frame["start"] + frame["duration"]]
+        print(f"longest frame at {frame['start']:.0f} ms: scripts {frame['scripts']}; measures {near}")
     print("longest frames: " + "; ".join(f"{f['duration']:.0f} ms (style+layout {f['styleLayout']:.0f})"
                                           for f in longest))
     assert perf["changed"] >= UPDATES_PER_S * UPDATE_SECONDS * 0.5
