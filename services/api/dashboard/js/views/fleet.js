@@ -240,6 +240,8 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   }
 
   function position(wanted, all) {
+    const started = performance.now();
+    let placed = 0;
     const [low, high] = nearRange();
     wanted.forEach((el, index) => {
       const tile = tiles.get(el.dataset.service);
@@ -249,6 +251,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       if (near) {
         farMoves.delete(el);
         place(el, index);
+        placed++;
       } else {
         farMoves.set(el, index);
       }
@@ -259,6 +262,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     // A new height changes every tile's containing block: written only when the row count changes.
     if (grid.style.height !== height) grid.style.height = height;
     if (farMoves.size) requestAnimationFrame(moveFar);
+    performance.measure("fusebox:position", { start: started, detail: { placed, far: farMoves.size } });
   }
 
   function moveFar() {
