@@ -22,6 +22,7 @@ from fusebox.sdk.publisher import OutcomeBuffer, Sender
 from fusebox.sdk.states import DISABLED, LocalState, StateFollower
 
 logger = logging.getLogger("fusebox.sdk")
+_now = time.time
 
 OUTCOMES = ("success", "failure", "timeout", "rejected")
 
@@ -189,8 +190,8 @@ class FuseboxClient:
     # ------------------------------------------------------------ used by Breaker
 
     def _emit(self, service: str, outcome: str, latency_ms: float, error: str | None) -> None:
-        self._append({"service": service, "outcome": outcome, "latencyMs": latency_ms,
-                      "ts": int(time.time() * 1000), "instance": self.instance, "error": error})
+        # a tuple, not the CallOutcome dict: the sender builds that, off the caller's path (OutcomeBuffer)
+        self._append((service, outcome, latency_ms, int(_now() * 1000), self.instance, error))
 
     def _count_rejected(self) -> None:
         with self._counters_lock:  # off the hot path: only refused calls get here
