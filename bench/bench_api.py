@@ -81,7 +81,8 @@ async def ws_handler(request):
 async def broadcast(app):
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in (await consumer._client.fetch_all_metadata()).partitions_for_topic(topic)]
+    metadata = await consumer._client.fetch_all_metadata()
+    partitions = [TopicPartition(topic, p) for p in metadata.partitions_for_topic(topic)]
     consumer.assign(partitions)
     await consumer.seek_to_end(*partitions)
     for p in partitions:

@@ -211,7 +211,8 @@ class WsHub:
         for client in list(self.clients):
             if client.batch:
                 if batch_frames is None:
-                    batch_frames = [b'{"type":"service:batch","seq":%d,"messages":[%b]}' % (self.seq, b",".join(frames))]
+                    batch = b'{"type":"service:batch","seq":%d,"messages":[%b]}' % (self.seq, b",".join(frames))
+                    batch_frames = [batch]
                     batch_wire = ws_text_frame(batch_frames[0])
                 accepted = client.push(batch_frames, wire=batch_wire)
             else:
