@@ -13,7 +13,7 @@ from fusebox.core.codec import loads
 from tests.chaos.support import Figures, Profile, Stopwatch
 from tests.harness import Stack
 from tests.integration.aggregator.support import Producer, Worker, latest_states, outcome, read_topic, wait_for
-from tests.integration.aggregator.test_replay_and_history import configure, replay
+from tests.integration.aggregator.test_replay_and_history import AHEAD, configure, replay
 
 ROUND_MS = 5000  # event time covered by one round of incidents
 ROUND_EVERY_S = 0.5  # wall time between rounds
@@ -81,7 +81,7 @@ async def test_postgres_stopped_mid_stream_loses_and_duplicates_no_row(
         stack: Stack, topics: str, database_url: str, tmp_path: Path, profile: Profile, figures: Figures) -> None:
     services = [f"pgout-{i}" for i in range(profile.pg_services)]
     start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere
-    worker = Worker(stack, topics, database_url, tmp_path, FUSEBOX_ROLLUP_LIVE_INTERVAL_MS="300").start()
+    worker = Worker(stack, topics, database_url, tmp_path, FUSEBOX_ROLLUP_LIVE_INTERVAL_MS="300", **AHEAD).start()
     t = start + 10
     rounds = 0
     try:

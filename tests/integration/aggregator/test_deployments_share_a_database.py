@@ -17,7 +17,7 @@ from tests.harness import Stack, drop_database
 from tests.integration.api.support import BASE, admin_token, bearer, gateway_settings, running_gateway
 
 from .support import Worker, Producer, read_topic, wait_for
-from .test_replay_and_history import drive_incidents, replay
+from .test_replay_and_history import AHEAD, drive_incidents, replay
 
 SHARED = "shared-svc"  # the same service name in both deployments: its (service, seq) history keys collide
 TABLES = ("circuit_breaker_history", "circuit_breaker_config", "admin_audit_log", "metric_rollups",
@@ -71,7 +71,7 @@ async def test_two_deployments_on_one_database_write_only_their_own_schema_and_r
             assert f"schema {schemas[key]}" in migrate(stack, prefix, database_url)
             assert set(TABLES) <= tables_in(database_url, schemas[key])
         assert not set(TABLES) & tables_in(database_url, "public")
-        workers = {key: Worker(stack, prefix, database_url, tmp_path).start() for key, prefix in prefixes.items()}
+        workers = {key: Worker(stack, prefix, database_url, tmp_path, **AHEAD).start() for key, prefix in prefixes.items()}
 
         # When each is configured through its own API and folds incidents of its own
         start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere

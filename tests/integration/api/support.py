@@ -27,7 +27,8 @@ SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 BASE = "/api/admin/circuit-breaker"
 
 
-def admin_token(sub: str = "alice", roles=("admin",), ttl_s: int = 600, secret: str = SECRET) -> str:
+def admin_token(sub: str = "alice", roles=("admin",), ttl_s: int = 6 * 3600, secret: str = SECRET) -> str:
+    # modules mint theirs at collection: the token must outlive the whole test session
     return mint_token(secret, sub, list(roles), ttl_s)
 
 
