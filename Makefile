@@ -1,13 +1,15 @@
-# Fusebox: `make demo` starts everything with simulated traffic; `make test` runs every test.
+# Fusebox: `make demo` starts everything with simulated traffic; `make test` runs every test;
+# `make chaos` runs the fault scenarios at full size.
 SHELL := /bin/bash
 STACK := bash deploy/local/stack.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup up down status demo test test-unit test-integration bench
+.PHONY: setup up down status demo up-cluster test test-unit test-integration bench chaos dashboard-size
 
 setup:
 	$(STACK) setup
+	bash deploy/tools.sh install
 
 up: setup
 	$(STACK) up
@@ -23,10 +25,16 @@ status:
 demo: setup
 	bash deploy/local/demo.sh start
 
+# the demo with 3 aggregator workers and 2 API replicas (ports: docs/production.md#a-local-cluster)
+up-cluster: setup
+	FUSEBOX_DEMO_WORKERS=3 FUSEBOX_DEMO_API_REPLICAS=2 bash deploy/local/demo.sh start
+
 test: setup
+	node --test tests/unit/dashboard/
 	$(PY) -m pytest -p no:cacheprovider -q tests
 
 test-unit: setup
+	node --test tests/unit/dashboard/
 	$(PY) -m pytest -p no:cacheprovider -q tests/unit
 
 test-integration: setup
@@ -34,3 +42,14 @@ test-integration: setup
 
 bench: setup
 	$(PY) -m bench
+
+# What the browser downloads for the dashboard, each file gzipped as a server would send it.
+dashboard-size: setup
+	@cd services/api/dashboard && total=0 && raw=0 && for f in index.html favicon.svg css/*.css vendor/uPlot.min.css js/*.js js/views/*.js vendor/uPlot.esm.js; do \
+	  n=$$(gzip -9c "$$f" | wc -c); total=$$((total + n)); raw=$$((raw + $$(wc -c < "$$f"))); \
+	  printf '%7d  %s\n' "$$n" "$$f"; done; \
+	  printf '%7d  total gzipped, %d bytes uncompressed (uPlot.esm.js is loaded on a service page only)\n' "$$total" "$$raw"
+
+# The chaos scenarios at full size (make test runs them short); figures in docs/reliability.md.
+chaos: setup
+	FUSEBOX_CHAOS_PROFILE=full $(PY) -m pytest -p no:cacheprovider -q tests/chaos

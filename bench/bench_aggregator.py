@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fusebox.core.topics import ALL_TOPICS
 from fusebox.kafka_admin import ensure_topics
 from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from tests.harness import free_port, start_stack
 
 EVENTS = int(os.environ.get("FUSEBOX_BENCH_EVENTS", "1000000"))
@@ -115,7 +116,9 @@ def descendants(pid: int) -> list[int]:
 def start_worker(env: dict, workdir: str, port: int, extra: dict | None = None) -> subprocess.Popen:
     env = {**env, "FUSEBOX_AGGREGATOR_PORT": str(port),
            "FUSEBOX_AGGREGATOR_DATA_DIR": os.path.join(workdir, f"data-{port}"),
-           "FUSEBOX_AGGREGATOR_APP_ID": f"bench-agg-{uuid.uuid4().hex[:6]}", **(extra or {})}
+           "FUSEBOX_AGGREGATOR_APP_ID": f"bench-agg-{uuid.uuid4().hex[:6]}",
+           "FUSEBOX_MAX_CLOCK_SKEW_MS": str(2 * 3_600_000),  # the prefill is stamped an hour ahead
+           **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", "error"],
                             env=env, stdout=open(os.path.join(workdir, f"worker-{port}.log"), "wb"),
                             stderr=subprocess.STDOUT)
@@ -217,7 +220,7 @@ def run() -> None:
     try:
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         asyncio.run(ensure_topics(stack.kafka_bootstrap, prefix, ALL_TOPICS))
-        apply_migrations(stack.database_url)
+        apply_migrations(stack.database_url, schema_for_prefix(prefix))
         env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix)
         seconds = asyncio.run(prefill(stack.kafka_bootstrap, prefix + "call-outcomes"))
         print(f"prefilled {EVENTS:,} outcomes over {len(SERVICES):,} services in {seconds:.1f}s", flush=True)
@@ -240,6 +243,7 @@ def run() -> None:
         # The latency run has topics of its own, empty at the start.
         latency_prefix = f"lat{uuid.uuid4().hex[:6]}."
         asyncio.run(ensure_topics(stack.kafka_bootstrap, latency_prefix, ALL_TOPICS))
+        apply_migrations(stack.database_url, schema_for_prefix(latency_prefix))
         p50, p99, n = asyncio.run(steady_latency(stack.kafka_bootstrap, latency_prefix,
                                                  stack.env(FUSEBOX_TOPIC_PREFIX=latency_prefix), workdir))
         print(f"produce -> ServiceState at {RATE:,} events/s for {LATENCY_SECONDS}s: p50 {p50:.0f} ms, "

@@ -23,6 +23,7 @@ from fusebox.auth import mint_token
 from fusebox.core import codec
 from fusebox.kafka_admin import ensure_topics
 from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
 from tests.harness import ROOT, free_port, start_stack
 from tests.integration.api.support import Topics, service_state
 
@@ -92,14 +93,14 @@ async def load(url: str, headers: dict) -> tuple[float, float, int]:
     return len(latencies) / elapsed, percentile(latencies, 99) * 1000, len(latencies)
 
 
-async def fan_out(ws_url: str, topics: Topics, server_pid: int) -> dict:
+async def fan_out(ws_url: str, token: str, topics: Topics, server_pid: int) -> dict:
     latencies: list[float] = []
     connected = 0
     stop = asyncio.Event()
 
     async def client(session: aiohttp.ClientSession) -> None:
         nonlocal connected
-        async with session.ws_connect(ws_url, max_msg_size=0) as ws:
+        async with session.ws_connect(ws_url, max_msg_size=0, protocols=("fusebox.v1", f"bearer.{token}")) as ws:
             connected += 1
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
@@ -147,14 +148,15 @@ async def bench(stack) -> None:
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     database_url = stack.database_url.rsplit("/", 1)[0] + "/" + db_name
-    apply_migrations(database_url)
+    apply_migrations(database_url, schema_for_prefix(prefix))
     topics = Topics(stack.kafka_bootstrap, prefix)
     await topics.start()
     await topics.publish_states([service_state(f"bench-{i:04d}", version=1) for i in range(SERVICES)])
 
     api_port, bare_port = free_port(), free_port()
     env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix, FUSEBOX_DATABASE_URL=database_url, FUSEBOX_JWT_SECRET=SECRET,
-                    FUSEBOX_API_PORT=str(api_port), FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES=str(16 * 1024 * 1024))
+                    FUSEBOX_API_PORT=str(api_port), FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES=str(16 * 1024 * 1024),
+                    FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN=str(WS_CLIENTS))
     api = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "api"], env=env, cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bare = None
@@ -180,8 +182,8 @@ async def bench(stack) -> None:
         print(f"  ratio gateway/bare: {api_rps / bare_rps:.2f} of the throughput", flush=True)
         bare.terminate()
 
-        result = await fan_out(f"ws://127.0.0.1:{api_port}/api/admin/ws?access_token="
-                               f"{mint_token(SECRET, 'bench')}", topics, api.pid)
+        result = await fan_out(f"ws://127.0.0.1:{api_port}/api/admin/ws", mint_token(SECRET, "bench"), topics,
+                               api.pid)
         print(f"WebSocket fan-out: {result['clients']} clients, {WS_CHANGES_PER_S} changes/s for "
               f"{WS_SECONDS:.0f}s ({result['changes']} changes, {result['deliveries']} deliveries):")
         print(f"  breaker-states record -> client receipt: p50 {result['p50_ms']:.1f} ms, "

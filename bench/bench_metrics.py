@@ -27,8 +27,10 @@ from bench.bench_fold import REPRESENTATIVE_POLL, best_of, build_events, polls
 from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps
 from fusebox.core.validation import decode_outcome
+from fusebox.storage.schema import scoped_conninfo
 
 SERVICES = 1_000
+SCHEMA = "bench"
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 BINS = 120
 
@@ -90,7 +92,7 @@ def populate(database_url: str, now_ms: int) -> int:
     buckets += [("hour", h) for h in range(first_day - DAY_MS, first_day, HOUR_MS)]
     buckets += [("hour", h) for h in range(last_day, end, HOUR_MS)]
     rows = 0
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(scoped_conninfo(database_url, SCHEMA)) as conn:
         with conn.cursor().copy(
                 "COPY metric_rollups (service_name, resolution, bucket_start, part, request_count, success_count,"
                 " failure_count, rejected_count, latency_sum_ms, zero_count, bin_offset, bins, merged_through)"
@@ -130,7 +132,7 @@ async def query_latency(database_url: str, redis_url: str) -> None:
     from fusebox.api.metrics_reader import CachedMetricsReader, RollupTableMetricsReader
     from fusebox.api.storage import POSTGRES_FAILURES, Database, open_pool
 
-    pool = open_pool(database_url, 30)
+    pool = open_pool(database_url, SCHEMA, 30)
     await pool.open(wait=True)
     db = Database(pool, DependencyBreaker("postgres", failure_types=POSTGRES_FAILURES), 30)
     reader = RollupTableMetricsReader(db)
@@ -175,7 +177,7 @@ def run() -> None:
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-        apply_migrations(url)
+        apply_migrations(url, SCHEMA)
         started = time.perf_counter()
         rows = populate(url, int(time.time() * 1000))
         print(f"populated {rows:,} rollup rows for {SERVICES:,} services in {time.perf_counter() - started:.1f}s")

@@ -10,21 +10,28 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from fusebox.core.topics import ALL_TOPICS, TopicSpec
+from fusebox.kafka_security import kafka_client_options
 from fusebox.settings import Settings
 
 logger = logging.getLogger("fusebox.kafka_admin")
 
 
-async def ensure_topics(bootstrap: str, prefix: str, specs: Iterable[TopicSpec] = ALL_TOPICS) -> list[str]:
-    """Create every topic of `specs` that does not exist yet; return the names created."""
+async def ensure_topics(bootstrap: str, prefix: str, specs: Iterable[TopicSpec] = ALL_TOPICS, *,
+                        replication_factor: int = 1, min_insync_replicas: int | None = None) -> list[str]:
+    """Create every topic of `specs` that does not exist yet; return the names created.
+
+    Existing topics are left as they are: their partitions and replicas are the operator's.
+    """
     specs = list(specs)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
+                                **kafka_client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        durability = {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
         wanted = [
             NewTopic(name=spec.name(prefix), num_partitions=spec.partitions,
-                     replication_factor=1, topic_configs=spec.config())
+                     replication_factor=replication_factor, topic_configs={**spec.config(), **durability})
             for spec in specs
             if spec.name(prefix) not in existing
         ]
@@ -57,6 +64,8 @@ def main(argv: Sequence[str]) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     settings = Settings.from_env()
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topic_prefix))
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topic_prefix,
+                                        replication_factor=settings.topic_replication_factor,
+                                        min_insync_replicas=settings.topic_min_insync_replicas))
     print(f"topics ready ({len(created)} created)")
     return 0

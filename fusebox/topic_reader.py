@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from fusebox.kafka_security import kafka_client_options
+
 logger = logging.getLogger("fusebox.topic_reader")
 
 Batches = dict[TopicPartition, list[ConsumerRecord]]
@@ -30,7 +32,8 @@ async def assigned_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s:
 async def read_from_start(bootstrap: str, topic: str) -> AsyncIterator[ConsumerRecord]:
     """Every record of `topic`, partition by partition in offset order, up to the end as of the start of reading."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+                                **kafka_client_options())
     await consumer.start()
     try:
         partitions = await assigned_partitions(consumer, topic)
@@ -91,7 +94,7 @@ class TopicFollower:
         failures = 0
         while True:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                        **self._consumer_options)
+                                        **self._consumer_options, **kafka_client_options())
             try:
                 await consumer.start()
                 partitions = await assigned_partitions(consumer, self.topic)

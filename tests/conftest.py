@@ -4,12 +4,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
 
 from fusebox.kafka_admin import ensure_topics
-from fusebox.storage.migrations import apply_migrations
-from tests.harness import Stack, start_stack
+from fusebox.storage.schema import schema_for_prefix
+from tests.harness import Stack, drop_database, fresh_database, start_stack
 
 
 @pytest.fixture(scope="session")
@@ -36,19 +35,15 @@ async def topics(stack: Stack, topic_prefix: str) -> str:
 
 
 @pytest.fixture
-def database_url(stack: Stack) -> Iterator[str]:
-    """A fresh, migrated database of this test's own."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin_url = stack.database_url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    apply_migrations(url)
+def database_url(stack: Stack, topic_prefix: str) -> Iterator[str]:
+    """A fresh database of this test's own, migrated in the schema of the test's topic prefix.
+
+    The URL's connections see that schema, as the deployment's own connections do."""
+    url = fresh_database(stack.database_url, schema_for_prefix(topic_prefix))
     try:
         yield url
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(stack.database_url, url)
 
 
 @pytest.fixture

@@ -11,8 +11,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK_SH = ROOT / "deploy" / "local" / "stack.sh"
@@ -37,6 +39,33 @@ def free_port_pair() -> int:
     raise RuntimeError("no pair of free ports")
 
 
+def schema_scoped_url(database_url: str, schema: str) -> str:
+    """`database_url` whose connections see `schema` only, for tests that read a deployment's tables."""
+    return f"{database_url}?options={quote(f'-c search_path={schema}')}"
+
+
+def fresh_database(admin_url: str, schema: str) -> str:
+    """A new database with `schema` migrated; its URL scoped to that schema."""
+    import psycopg
+
+    from fusebox.storage.migrations import apply_migrations
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    apply_migrations(url, schema)
+    return schema_scoped_url(url, schema)
+
+
+def drop_database(admin_url: str, database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @dataclass
 class Stack:
     kafka_bootstrap: str
@@ -53,6 +82,7 @@ class Stack:
         """Environment for a Fusebox subprocess talking to this stack."""
         env = dict(os.environ)
         env.update(
+            FUSEBOX_ENV="dev",
             FUSEBOX_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             FUSEBOX_DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The demo: the local stack, the aggregator, the API and simulated traffic, all in the background.
 #
-#   demo.sh start    stack up, migrations, topics, then aggregator, API and simulator; prints where to look
-#   demo.sh stop     stops the simulator, the API and the aggregator (`make down` then stops the stack)
-#   demo.sh status   what runs
+#   demo.sh start         stack up, migrations, topics, then aggregator, API and simulator; prints where to look
+#   demo.sh stop          stops the simulator, the API and the aggregator (`make down` then stops the stack)
+#   demo.sh status        what runs
+#   demo.sh restart NAME  stops one process (SIGTERM, waits for its exit), starts it again, waits until ready
 #
 # Idempotent: `start` leaves running processes alone and prints the same instructions again;
 # `stop` of a stopped demo is a no-op; a pid file left by a killed process is noticed and replaced.
@@ -11,6 +12,12 @@
 # Ports come from the environment (FUSEBOX_API_PORT, FUSEBOX_AGGREGATOR_PORT, and the stack's
 # FUSEBOX_KAFKA_PORT, FUSEBOX_PG_PORT, FUSEBOX_REDIS_PORT), so tests run it beside a developer's.
 # Extra arguments for `fusebox simulate` come from FUSEBOX_SIMULATE_ARGS.
+#
+# Several workers and API replicas (`make up-cluster`): FUSEBOX_DEMO_WORKERS=3 FUSEBOX_DEMO_API_REPLICAS=2
+# runs aggregator-1..3 on FUSEBOX_AGGREGATOR_PORT, +1, +2 (one consumer group, a data dir each) and
+# api-1..2 on FUSEBOX_API_PORT, +1 (each follows all of breaker-states; rate limits shared in Redis).
+# FUSEBOX_DEMO_SIMULATE=off leaves the simulator out. `stop` and `status` find every process of the
+# demo by its pid file, whatever the size it was started with.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,20 +27,50 @@ VENV="${FUSEBOX_VENV:-$ROOT/.venv}"
 FUSEBOX="$VENV/bin/fusebox"
 PYTHON="$VENV/bin/python"
 READY_DEADLINE_S="${FUSEBOX_DEMO_READY_DEADLINE_S:-120}"
+WORKERS="${FUSEBOX_DEMO_WORKERS:-1}"
+API_REPLICAS="${FUSEBOX_DEMO_API_REPLICAS:-1}"
+SIMULATE="${FUSEBOX_DEMO_SIMULATE:-on}"
 
+# A local demo: without FUSEBOX_JWT_SECRET the processes use the public development secret.
+export FUSEBOX_ENV="${FUSEBOX_ENV:-dev}"
 export FUSEBOX_KAFKA_BOOTSTRAP="${FUSEBOX_KAFKA_BOOTSTRAP:-127.0.0.1:${FUSEBOX_KAFKA_PORT:-19092}}"
 export FUSEBOX_DATABASE_URL="${FUSEBOX_DATABASE_URL:-postgresql://fusebox@127.0.0.1:${FUSEBOX_PG_PORT:-15432}/fusebox}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${FUSEBOX_REDIS_PORT:-16379}/0}"
 export FUSEBOX_API_PORT="${FUSEBOX_API_PORT:-8080}"
 export FUSEBOX_AGGREGATOR_PORT="${FUSEBOX_AGGREGATOR_PORT:-6066}"
-export FUSEBOX_AGGREGATOR_DATA_DIR="${FUSEBOX_AGGREGATOR_DATA_DIR:-$DEMO_DIR/aggregator-data}"
+DATA_DIR="${FUSEBOX_AGGREGATOR_DATA_DIR:-$DEMO_DIR/aggregator-data}"
 API_URL="http://127.0.0.1:$FUSEBOX_API_PORT"
-
-# start order; stop goes the other way
-PROCESSES=(aggregator api simulate)
+KINDS=(aggregator api simulate)  # start order; stop goes the other way
 
 log() { printf '[demo] %s\n' "$*" >&2; }
 die() { printf '[demo] error: %s\n' "$*" >&2; exit 1; }
+
+case "$WORKERS$API_REPLICAS" in *[!0-9]*) die "FUSEBOX_DEMO_WORKERS and FUSEBOX_DEMO_API_REPLICAS must be numbers" ;; esac
+{ [ "$WORKERS" -ge 1 ] && [ "$API_REPLICAS" -ge 1 ]; } || die "the demo needs at least one worker and one API replica"
+
+names_of() {  # kind count: "aggregator" for one, "aggregator-1 aggregator-2 ..." for several
+  local i
+  if [ "$2" -eq 1 ]; then echo "$1"; else for i in $(seq 1 "$2"); do echo "$1-$i"; done; fi
+}
+
+# the processes of the configured size, in start order
+mapfile -t PROCESSES < <(names_of aggregator "$WORKERS"; names_of api "$API_REPLICAS")
+[ "$SIMULATE" = "off" ] || PROCESSES+=(simulate)
+
+index_of() {  # name: 1 for "api" or "api-1", 2 for "api-2", ...
+  case "$1" in *-[0-9]*) echo "${1##*-}" ;; *) echo 1 ;; esac
+}
+
+port_of() {  # name: the HTTP port of a worker or an API replica
+  local i
+  i="$(index_of "$1")"
+  case "$1" in
+    aggregator*) echo $((FUSEBOX_AGGREGATOR_PORT + i - 1)) ;;
+    api*) echo $((FUSEBOX_API_PORT + i - 1)) ;;
+  esac
+}
+
+serves_http() { case "$1" in aggregator*|api*) return 0 ;; *) return 1 ;; esac; }
 
 pidfile() { echo "$DEMO_DIR/$1.pid"; }
 logfile() { echo "$DEMO_DIR/$1.log"; }
@@ -49,12 +86,27 @@ running() {  # name: true when its pid file names a live fusebox process
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 command_of() {
+  local data_dir="$DATA_DIR"
+  case "$1" in aggregator-*) data_dir="$DATA_DIR-$(index_of "$1")" ;; esac
   case "$1" in
-    aggregator) echo "$FUSEBOX aggregator --loglevel warn" ;;
-    api) echo "$FUSEBOX api" ;;
+    aggregator|aggregator-[0-9]*)
+      echo "env FUSEBOX_AGGREGATOR_PORT=$(port_of "$1") FUSEBOX_AGGREGATOR_DATA_DIR=$data_dir $FUSEBOX aggregator --loglevel warn" ;;
+    api|api-[0-9]*) echo "env FUSEBOX_API_PORT=$(port_of "$1") $FUSEBOX api" ;;
     # shellcheck disable=SC2153 # optional, from the environment
     simulate) echo "$FUSEBOX simulate ${FUSEBOX_SIMULATE_ARGS:-}" ;;
+    *) die "no process named $1 (this demo: ${PROCESSES[*]})" ;;
   esac
+}
+
+known_processes() {  # per kind, in start order: those with a pid file, else the configured ones
+  local kind name file found
+  for kind in "${KINDS[@]}"; do
+    found="$(for file in "$DEMO_DIR/$kind".pid "$DEMO_DIR/$kind"-*.pid; do
+      if [ -f "$file" ]; then basename "$file" .pid; fi
+    done | sort -V)"
+    if [ -n "$found" ]; then echo "$found"; continue; fi
+    for name in "${PROCESSES[@]}"; do case "$name" in "$kind"|"$kind"-*) echo "$name" ;; esac; done
+  done
 }
 
 start_process() {  # name
@@ -83,21 +135,19 @@ stop_process() {  # name
   rm -f "$file"
 }
 
-api_ready() {
-  "$PYTHON" - "$API_URL/readyz" <<'EOF' >/dev/null 2>&1
+ready() {  # port: /readyz answers 200
+  "$PYTHON" - "http://127.0.0.1:$1/readyz" <<'EOF' >/dev/null 2>&1
 import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
     sys.exit(0 if r.status == 200 else 1)
 EOF
 }
 
-wait_for_api() {
-  local deadline=$((SECONDS + READY_DEADLINE_S)) name
-  until api_ready; do
-    for name in aggregator api; do
-      running "$name" || { tail -n 30 "$(logfile "$name")" >&2 || true; die "$name exited; see $(logfile "$name")"; }
-    done
-    [ "$SECONDS" -ge "$deadline" ] && die "the API at $API_URL is not ready after ${READY_DEADLINE_S}s; see $DEMO_DIR/*.log"
+wait_until_ready() {  # name: a worker or an API replica
+  local deadline=$((SECONDS + READY_DEADLINE_S)) name="$1"
+  until ready "$(port_of "$name")"; do
+    running "$name" || { tail -n 30 "$(logfile "$name")" >&2 || true; die "$name exited; see $(logfile "$name")"; }
+    [ "$SECONDS" -ge "$deadline" ] && die "$name (port $(port_of "$name")) is not ready after ${READY_DEADLINE_S}s; see $(logfile "$name")"
     sleep 0.5
   done
 }
@@ -115,6 +165,9 @@ print_instructions() {
   Fusebox demo is running: 12 simulated services, incidents on inventory-db (down at 20 s, back at
   45 s), search-api (degrades slowly from 45 s) and recommendations (flaps from 60 s), every 3 minutes.
 
+  dashboard    $API_URL/dashboard/#token=$token
+               (the token is in the URL fragment: the browser keeps it, no server log sees it)
+
   API          $API_URL/api/admin/circuit-breaker/status
   JWT secret   $secret
   admin token  $token
@@ -125,45 +178,75 @@ print_instructions() {
   watch updates live (WebSocket):
     FUSEBOX_API_PORT=$FUSEBOX_API_PORT $PYTHON -m fusebox.sdk.watch --token $token
 
-  logs: $DEMO_DIR/{aggregator,api,simulate}.log    stop everything: make down
+  logs: $DEMO_DIR/*.log    stop everything: make down
 EOF
+  if [ "$WORKERS" -gt 1 ] || [ "$API_REPLICAS" -gt 1 ]; then
+    printf '\n  %s workers and %s API replicas (each serves every breaker):\n\n' "$WORKERS" "$API_REPLICAS"
+    cmd_status | sed 's/^/  /' || true
+  fi
 }
 
 cmd_start() {
+  local name other
   mkdir -p "$DEMO_DIR"
   trap 'log "interrupted; stopping the demo"; cmd_stop; exit 130' INT TERM
   [ -x "$FUSEBOX" ] || die "$FUSEBOX is missing; run: make setup"
-  if ! running api && port_busy "$FUSEBOX_API_PORT"; then
-    die "port $FUSEBOX_API_PORT is taken by another program; set FUSEBOX_API_PORT to a free port"
-  fi
+  for other in $(known_processes); do
+    case " ${PROCESSES[*]} " in
+      *" $other "*) ;;
+      *) if running "$other"; then die "$other runs from a demo of another size; stop it first: make down"; fi ;;
+    esac
+  done
+  for name in "${PROCESSES[@]}"; do
+    if serves_http "$name" && ! running "$name" && port_busy "$(port_of "$name")"; then
+      die "port $(port_of "$name") ($name) is taken by another program; set FUSEBOX_API_PORT / FUSEBOX_AGGREGATOR_PORT"
+    fi
+  done
   bash "$ROOT/deploy/local/stack.sh" up
   log "applying migrations"
   "$FUSEBOX" migrate >>"$DEMO_DIR/migrate.log" 2>&1 || die "migrations failed; see $DEMO_DIR/migrate.log"
   "$FUSEBOX" topics >>"$DEMO_DIR/topics.log" 2>&1 || die "topic creation failed; see $DEMO_DIR/topics.log"
-  start_process aggregator
-  start_process api
-  log "waiting for the API on $API_URL"
-  wait_for_api
-  start_process simulate
+  for name in "${PROCESSES[@]}"; do
+    [ "$name" = simulate ] || start_process "$name"
+  done
+  log "waiting for the workers and the API ($API_URL)"
+  for name in "${PROCESSES[@]}"; do
+    if serves_http "$name"; then wait_until_ready "$name"; fi
+  done
+  if [ "$SIMULATE" != "off" ]; then start_process simulate; fi
   trap - INT TERM
   print_instructions
 }
 
 cmd_stop() {
-  local i
-  for ((i = ${#PROCESSES[@]} - 1; i >= 0; i--)); do stop_process "${PROCESSES[$i]}"; done
+  local names i
+  mapfile -t names < <(known_processes)
+  for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_process "${names[$i]}"; done
+}
+
+cmd_restart() {  # name
+  local name="${1:-}"
+  [ -n "$name" ] || die "usage: $0 restart NAME"
+  command_of "$name" >/dev/null
+  stop_process "$name"
+  start_process "$name"
+  if serves_http "$name"; then wait_until_ready "$name"; fi
 }
 
 cmd_status() {
-  local name rc=0
-  for name in "${PROCESSES[@]}"; do
+  local name rc=0 where
+  for name in $(known_processes); do
+    where=""
+    case "$name" in
+      aggregator*) where="http://127.0.0.1:$(port_of "$name")/metrics" ;;
+      api*) where="http://127.0.0.1:$(port_of "$name")" ;;
+    esac
     if running "$name"; then
-      printf '%-10s up    pid %s\n' "$name" "$(head -n1 "$(pidfile "$name")")"
+      printf '%-13s up    pid %-8s %s\n' "$name" "$(head -n1 "$(pidfile "$name")")" "$where"
     else
-      printf '%-10s down\n' "$name"; rc=1
+      printf '%-13s down\n' "$name"; rc=1
     fi
   done
-  if running api; then echo "api url    $API_URL"; fi
   return "$rc"
 }
 
@@ -171,5 +254,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) die "usage: $0 {start|stop|status}" ;;
+  restart) cmd_restart "${2:-}" ;;
+  *) die "usage: $0 {start|stop|status|restart NAME}" ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack without containers: Kafka (KRaft, one node), PostgreSQL, Redis.
 #
-#   stack.sh setup                 install what is missing (Debian packages, broker jars, virtualenv)
+#   stack.sh setup                 install what is missing (Debian packages, broker jars, virtualenv, npm packages)
 #   stack.sh up|down|status [svc]  svc = kafka | postgres | redis (default: all three)
 #
 # Idempotent: `up` leaves a running component alone, `down` of a stopped one is a no-op,
@@ -13,9 +13,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN_DIR="${FUSEBOX_RUN_DIR:-$ROOT/.run}"
 KAFKA_LIBS="${FUSEBOX_KAFKA_LIBS:-$ROOT/.run/kafka/libs}"
+KAFKA_HOST="${FUSEBOX_KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${FUSEBOX_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${FUSEBOX_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 KAFKA_HEAP="${FUSEBOX_KAFKA_HEAP:--Xms256m -Xmx768m}"
+PG_HOST="${FUSEBOX_PG_HOST:-127.0.0.1}"
 PG_PORT="${FUSEBOX_PG_PORT:-15432}"
 REDIS_PORT="${FUSEBOX_REDIS_PORT:-16379}"
 VENV="${FUSEBOX_VENV:-$ROOT/.venv}"
@@ -53,6 +55,10 @@ setup_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v java >/dev/null || missing+=(default-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  # The dashboard's end-to-end tests drive Debian's Chromium; test tools cannot download a browser here.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   apt_install "${missing[@]}"
   if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
@@ -76,10 +82,23 @@ setup_venv() {
   touch "$stamp"
 }
 
+# The dashboard is served as plain ES modules; its one dependency (uPlot) is pinned in package-lock.json
+# and copied beside the client, so the API serves everything from one folder and nothing from elsewhere.
+setup_dashboard() {
+  local stamp="$ROOT/node_modules/.package-lock.json" vendor="$ROOT/services/api/dashboard/vendor"
+  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ]; then
+    log "installing the dashboard's npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed"
+  fi
+  mkdir -p "$vendor"
+  cp -p "$ROOT/node_modules/uplot/dist/uPlot.esm.js" "$ROOT/node_modules/uplot/dist/uPlot.min.css" "$vendor/"
+}
+
 cmd_setup() {
   setup_packages
   setup_kafka_jars
   setup_venv
+  setup_dashboard
 }
 
 # ---------------------------------------------------------------- process helpers
@@ -123,21 +142,21 @@ wait_until() {  # description command...
 kafka_dir() { echo "$RUN_DIR/kafka-$KAFKA_PORT"; }
 
 kafka_ready() {
-  "$VENV/bin/python" "$ROOT/deploy/local/kafka_ready.py" "127.0.0.1:$KAFKA_PORT"
+  "$VENV/bin/python" "$ROOT/deploy/local/kafka_ready.py" "$KAFKA_HOST:$KAFKA_PORT"
 }
 
 kafka_up() {
   local dir pidfile
   dir="$(kafka_dir)"; pidfile="$dir/kafka.pid"
-  if pid_alive "$pidfile"; then log "kafka already running on $KAFKA_PORT"; return 0; fi
+  if pid_alive "$pidfile"; then log "kafka already running on $KAFKA_HOST:$KAFKA_PORT"; return 0; fi
   compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null || setup_kafka_jars
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -176,7 +195,7 @@ EOF
       -t "$cluster_id" -c "$dir/server.properties" >>"$dir/kafka.log" 2>&1 \
       || die "kafka storage format failed; see $dir/kafka.log"
   fi
-  log "starting kafka on 127.0.0.1:$KAFKA_PORT"
+  log "starting kafka on $KAFKA_HOST:$KAFKA_PORT"
   nohup java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.Kafka "$dir/server.properties" \
     >>"$dir/kafka.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
@@ -187,9 +206,9 @@ kafka_down() { stop_pidfile kafka "$(kafka_dir)/kafka.pid"; }
 
 kafka_status() {
   if pid_alive "$(kafka_dir)/kafka.pid" && kafka_ready; then
-    echo "kafka     up    127.0.0.1:$KAFKA_PORT"
+    echo "kafka     up    $KAFKA_HOST:$KAFKA_PORT"
   else
-    echo "kafka     down  127.0.0.1:$KAFKA_PORT"; return 1
+    echo "kafka     down  $KAFKA_HOST:$KAFKA_PORT"; return 1
   fi
 }
 
@@ -205,7 +224,7 @@ as_pg_owner() {
   fi
 }
 
-pg_ready() { "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+pg_ready() { "$(pg_bindir)/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT"; }
 
 postgres_up() {
   local bin dir
@@ -224,17 +243,21 @@ postgres_up() {
     as_pg_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || die "initdb failed; see $dir/initdb.log"
   fi
+  if [ "$PG_HOST" != "127.0.0.1" ] && ! grep -q '^host all all samenet trust' "$dir/data/pg_hba.conf"; then
+    # clients on the listening address's own subnet (a network namespace of `make chaos`)
+    echo "host all all samenet trust" >>"$dir/data/pg_hba.conf"
+  fi
   rm -f "$dir/data/postmaster.pid.stale"
   if [ -f "$dir/data/postmaster.pid" ] && ! pid_alive "$dir/data/postmaster.pid"; then
     log "removing a stale postmaster.pid"
     rm -f "$dir/data/postmaster.pid"
   fi
-  log "starting postgres on 127.0.0.1:$PG_PORT"
+  log "starting postgres on $PG_HOST:$PG_PORT"
   as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$START_DEADLINE_S" \
-    -o "-h 127.0.0.1 -p $PG_PORT -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-h $PG_HOST -p $PG_PORT -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null || die "postgres did not start; see $dir/postgres.log"
   wait_until "postgres on $PG_PORT" pg_ready
-  local psql=("$bin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+  local psql=("$bin/psql" -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
   if [ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname='fusebox'")" != "1" ]; then
     "${psql[@]}" -c "CREATE ROLE fusebox LOGIN SUPERUSER" >/dev/null
   fi
@@ -258,9 +281,9 @@ postgres_down() {
 
 postgres_status() {
   if pg_bindir >/dev/null && pg_ready; then
-    echo "postgres  up    127.0.0.1:$PG_PORT"
+    echo "postgres  up    $PG_HOST:$PG_PORT"
   else
-    echo "postgres  down  127.0.0.1:$PG_PORT"; return 1
+    echo "postgres  down  $PG_HOST:$PG_PORT"; return 1
   fi
 }
 

@@ -23,10 +23,12 @@ events skipped, so nothing is counted twice. The natural key of a row is (servic
 """
 from __future__ import annotations
 
-from math import ceil, log
+from math import ceil, isfinite, log
 from typing import Any
 
 from ddsketch.mapping import LogarithmicMapping
+
+from fusebox.core.rules import LATENCY_MAX_MS
 
 METRIC_ROLLUPS = "metric-rollups"
 
@@ -182,7 +184,19 @@ def _bucket_record(minute: int, b: list) -> list:
 
 def _bucket_from(rec: list) -> tuple[int, list]:
     minute, part, requests, successes, failures, rejected, latency_sum, zero, keys, counts = rec
-    return minute, [requests, successes, failures, rejected, latency_sum, zero, dict(zip(keys, counts)), part]
+    bins = dict(zip(keys, counts))
+    if type(latency_sum) not in (int, float) or not isfinite(latency_sum):
+        latency_sum = sketch_sum(bins)
+    return minute, [requests, successes, failures, rejected, latency_sum, zero, bins, part]
+
+
+def sketch_sum(bins: dict[int, int]) -> float:
+    """The latency sum a bucket's histogram gives, each value capped at the contract's bound.
+
+    Stands in for a stored sum that is not a finite number: before latencyMs was bounded, a
+    minute's sum could overflow to infinity, which JSON stores as null.
+    """
+    return float(sum(count * min(MAPPING.value(key), LATENCY_MAX_MS) for key, count in bins.items()))
 
 
 def to_record(r: RollupState) -> dict[str, Any]:

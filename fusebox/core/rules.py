@@ -25,6 +25,7 @@ CONFIG_RANGES: dict[str, tuple[int, int]] = {
 }
 CONFIG_REQUIRED = ("failureThreshold", "resetTimeoutMs", "minHealthyPeriodMs")
 
+LATENCY_MAX_MS = 86_400_000  # one day: no call lasts longer, and per-minute sums of such values stay finite
 EVENT_ID_MAX = 200
 INSTANCE_MAX = 200
 ERROR_MAX = 4096
@@ -115,7 +116,8 @@ def outcome_ok(body: Any, known_services: set[str] | None = None) -> bool:
         ts = body["ts"]
         event_id = body["eventId"]
         if (body["outcome"] not in OUTCOMES
-                or (type(latency) is not float and type(latency) is not int) or latency < 0
+                or (type(latency) is not float and type(latency) is not int)
+                or not 0 <= latency <= LATENCY_MAX_MS  # (false for NaN too)
                 or type(ts) is not int or ts < 0 or ts > MAX_EPOCH_MS
                 or type(event_id) is not str or not 0 < len(event_id) <= EVENT_ID_MAX):
             return False
@@ -145,8 +147,8 @@ def outcome_issues(body: Any) -> Issues:
         latency = body["latencyMs"]
         if not is_number(latency):
             _issue(issues, "latencyMs", "must be a number")
-        elif latency < 0:
-            _issue(issues, "latencyMs", "must be >= 0")
+        elif not 0 <= latency <= LATENCY_MAX_MS:
+            _issue(issues, "latencyMs", f"must be between 0 and {LATENCY_MAX_MS}")
     if "ts" in body:
         _epoch_ms(issues, body["ts"], "ts")
     if "eventId" in body:

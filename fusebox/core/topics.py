@@ -14,6 +14,8 @@ class TopicSpec:
     key: str  # key codec: "service" (UTF-8 service name) | "none"
     value: str  # value codec: the JSON Schema the value follows
     retention_ms: int | None = None
+    # "LogAppendTime": every record carries the time the broker appended it, whatever its producer set.
+    timestamp_type: str | None = None
 
     def name(self, prefix: str) -> str:
         return f"{prefix}{self.suffix}"
@@ -22,15 +24,21 @@ class TopicSpec:
         config = {"cleanup.policy": self.cleanup_policy}
         if self.retention_ms is not None:
             config["retention.ms"] = str(self.retention_ms)
+        if self.timestamp_type is not None:
+            config["message.timestamp.type"] = self.timestamp_type
         if self.cleanup_policy == "compact":
             config["min.cleanable.dirty.ratio"] = "0.1"
             config["segment.ms"] = str(60 * 60 * 1000)
         return config
 
 
-CALL_OUTCOMES = TopicSpec("call-outcomes", DEFAULT_PARTITIONS, "delete", "service", "CallOutcome")
+# The inputs' record timestamps are their arrival at the broker: the bound of event times
+# (fusebox.core.admission), read from the log, so replay judges every record as the worker did.
+CALL_OUTCOMES = TopicSpec("call-outcomes", DEFAULT_PARTITIONS, "delete", "service", "CallOutcome",
+                          timestamp_type="LogAppendTime")
 CALL_OUTCOMES_DLQ = TopicSpec("call-outcomes.dlq", DEFAULT_PARTITIONS, "delete", "service", "DeadLetter")
-BREAKER_COMMANDS = TopicSpec("breaker-commands", DEFAULT_PARTITIONS, "delete", "service", "BreakerCommand")
+BREAKER_COMMANDS = TopicSpec("breaker-commands", DEFAULT_PARTITIONS, "delete", "service", "BreakerCommand",
+                             timestamp_type="LogAppendTime")
 BREAKER_STATES = TopicSpec("breaker-states", DEFAULT_PARTITIONS, "compact", "service", "ServiceState")
 # Kept as long as the inputs: `fusebox replay` orders commands among outcomes by their results.
 COMMAND_RESULTS = TopicSpec("command-results", DEFAULT_PARTITIONS, "delete", "service", "CommandResult")

@@ -4,6 +4,10 @@ Reconnection: after a drop, attempt n (1..max_attempts) waits `backoff_delay(n)`
 capped at `max_delay_s`, with jitter — then connects with `reconnectAttempts=n`, `sessionId` and `lastSeq`, so the
 server replays what was missed. A successful connect resets the count; after `max_attempts` failures it gives up.
 Every change of connection is reported to the user as a `connection:status` event.
+
+`services` holds the latest state of every service as this client has seen it. Resume is per gateway process: a
+reconnect that lands on another replica, or on a restarted one, is answered with `"resumed": false` and a fresh
+snapshot, and the client then replaces everything it held with that snapshot.
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ class AdminClient:
         self.session_id: str | None = None
         self.last_seq: int | None = None
         self.delays: list[float] = []
+        self.services: dict[str, dict] = {}
         self.rtt_ms: float | None = None
         self._session = session
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -71,7 +76,8 @@ class AdminClient:
                     await self._emit_status("reconnecting", attempts, delay=delay)
                     await self.sleep(delay)
                 try:
-                    async with session.ws_connect(self._connect_url(attempts), heartbeat=None) as ws:
+                    async with session.ws_connect(self._connect_url(attempts), heartbeat=None,
+                                                  headers={"Authorization": f"Bearer {self.token}"}) as ws:
                         self._ws = ws
                         attempts = 0
                         await self._receive(ws)
@@ -102,7 +108,7 @@ class AdminClient:
             await self._ws.send_str(codec.dumps({"type": "ping", "timestamp": int(time.time() * 1000)}).decode())
 
     def _connect_url(self, attempts: int) -> str:
-        params: dict[str, str | int] = {"access_token": self.token, "reconnectAttempts": attempts}
+        params: dict[str, str | int] = {"reconnectAttempts": attempts}
         if self.session_id is not None and self.last_seq is not None:
             params.update(sessionId=self.session_id, lastSeq=self.last_seq)
         return f"{self.url}?{urlencode(params)}"
@@ -121,8 +127,14 @@ class AdminClient:
                 continue
             if kind == "connection:status" and body.get("sessionId"):
                 self.session_id = body["sessionId"]
-                if isinstance(body.get("seq"), int) and not body.get("resumed"):
-                    self.last_seq = body["seq"]
+                if not body.get("resumed"):
+                    self.services.clear()  # the snapshot that follows is the whole state
+                    if isinstance(body.get("seq"), int):
+                        self.last_seq = body["seq"]
+            elif kind == "service:update":
+                self.services[body["service"]] = body["data"]
+            elif kind == "service:remove":
+                self.services.pop(body["service"], None)
             if isinstance(body.get("seq"), int) and kind != "connection:status":
                 self.last_seq = max(self.last_seq or 0, body["seq"])
             await self._deliver(body)

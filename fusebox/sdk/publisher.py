@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from fusebox.core import codec
+from fusebox.kafka_security import kafka_client_options
 
 logger = logging.getLogger("fusebox.sdk.publisher")
 
@@ -161,7 +162,8 @@ class Sender:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all", enable_idempotence=True,
             compression_type=self.compression, linger_ms=5, max_batch_size=256 * 1024,
-            request_timeout_ms=self.request_timeout_ms, retry_backoff_ms=200)
+            request_timeout_ms=self.request_timeout_ms, retry_backoff_ms=200,
+            **kafka_client_options())
         try:
             await producer.start()
         except BaseException:

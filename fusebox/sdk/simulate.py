@@ -33,6 +33,7 @@ import aiohttp
 from fusebox.core import codec
 from fusebox.core.commands import CONFIG_UPDATE, breaker_command
 from fusebox.core.topics import BREAKER_COMMANDS
+from fusebox.kafka_security import kafka_client_options
 from fusebox.sdk.local_breaker import Breaker, BreakerOpenError
 from fusebox.sdk.client import FuseboxClient
 
@@ -199,7 +200,8 @@ async def configure_via_kafka(bootstrap: str, prefix: str, services: Sequence[st
     """Produce `config.update` commands directly (when the API is not running)."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                **kafka_client_options())
     await producer.start()
     try:
         now = int(time.time() * 1000)
@@ -219,7 +221,9 @@ async def configure(args: argparse.Namespace, client: FuseboxClient, services: S
         from fusebox.auth import mint_token
         from fusebox.settings import Settings
 
-        token = mint_token(Settings.from_env().jwt_secret, "fusebox-simulate", ttl_s=3600)
+        settings = Settings.from_env()
+        token = mint_token(settings.required_jwt_secret(), "fusebox-simulate", ttl_s=3600,
+                           issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         if await configure_via_api(args.api, token, services, DEMO_CONFIG, deadline_s=args.api_wait):
             return
         if args.configure == "api":

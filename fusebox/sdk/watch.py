@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fusebox.auth import mint_token
         from fusebox.settings import Settings
 
-        token = mint_token(Settings.from_env().jwt_secret, "fusebox-watch", ttl_s=3600)
+        settings = Settings.from_env()
+        token = mint_token(settings.required_jwt_secret(), "fusebox-watch", ttl_s=3600, issuer=settings.jwt_issuer,
+                           audience=settings.jwt_audience)
 
     def on_event(event: dict) -> None:
         line = codec.dumps(event).decode() if args.raw else describe(event)

@@ -1,8 +1,14 @@
 """`fusebox aggregator`: create the topics, then run Faust workers one after the other.
 
-The command supervises its worker: a worker that asks for a restart (exit status 75, after a
-hole in its input delivery) is replaced by a new one, which resumes from the committed offsets.
-Any other exit ends the command with the worker's status. SIGTERM and SIGINT go to the worker.
+The command supervises its worker; a new worker resumes from the committed offsets.
+
+- exit status 75 (the worker asks for a restart, after a hole in its input delivery): a new
+  worker after `restart_delay_s`.
+- any other end but status 0 (a crash: an exception, a kill by a signal the supervisor did not
+  send): a new worker after a delay that doubles with each recent crash (1 s, 2 s … 30 s). After
+  CrashBudget.limit crashes within CrashBudget.window_s the command gives up and exits with the
+  worker's status, so that a fault no restart cures reaches whoever runs the command.
+- status 0, or a stop: the command ends. SIGTERM and SIGINT go to the worker.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +44,10 @@ def main(argv: Sequence[str] = ()) -> int:
     if os.environ.get(WORKER_ENV) == "1":
         return run_worker(args.loglevel)
     settings = AggregatorSettings.from_env()
-    asyncio.run(ensure_topics(settings.shared.kafka_bootstrap, settings.shared.topic_prefix, ALL_TOPICS))
+    shared = settings.shared
+    asyncio.run(ensure_topics(shared.kafka_bootstrap, shared.topic_prefix, ALL_TOPICS,
+                              replication_factor=shared.topic_replication_factor,
+                              min_insync_replicas=shared.topic_min_insync_replicas))
     return supervise([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", args.loglevel])
 
 
@@ -68,8 +78,38 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def supervise(command: list[str], restart_delay_s: float = 1.0) -> int:
-    """Run workers (`command`) until one exits without asking for a restart; forward stop signals to it."""
+class CrashBudget:
+    """At most `limit` restarts after crashes within any `window_s` seconds (monotonic time)."""
+
+    def __init__(self, limit: int = 5, window_s: float = 600.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._crashes: deque[float] = deque()
+
+    def spend(self, at: float) -> bool:
+        """Count a crash at `at`; False when the budget is spent (no restart)."""
+        while self._crashes and at - self._crashes[0] >= self.window_s:
+            self._crashes.popleft()
+        if len(self._crashes) >= self.limit:
+            return False
+        self._crashes.append(at)
+        return True
+
+    def recent(self) -> int:
+        return len(self._crashes)
+
+
+CRASH_DELAY_CAP_S = 30.0
+
+
+def crash_restart_delay(recent_crashes: int, base_s: float) -> float:
+    """The wait before replacing a crashed worker: `base_s`, doubled for each other recent crash, capped."""
+    return min(base_s * 2 ** (recent_crashes - 1), CRASH_DELAY_CAP_S)
+
+
+def supervise(command: list[str], restart_delay_s: float = 1.0, crashes: CrashBudget | None = None) -> int:
+    """Run workers (`command`) until one exits with status 0, a stop, or the crash budget is spent."""
+    crashes = crashes or CrashBudget()
     stopping = False
     child: subprocess.Popen | None = None
 
@@ -85,10 +125,21 @@ def supervise(command: list[str], restart_delay_s: float = 1.0) -> int:
     while True:
         child = subprocess.Popen(command, env=env, preexec_fn=_stop_with_parent)
         status = child.wait()
-        if stopping or status != RESTART_EXIT_CODE:
-            return 0 if stopping and status in (0, -signal.SIGTERM, -signal.SIGINT) else status
-        logger.warning("the worker asked for a restart: starting a new one")
-        time.sleep(restart_delay_s)
+        if stopping:
+            return 0 if status in (0, -signal.SIGTERM, -signal.SIGINT) else status
+        if status == 0:
+            return 0
+        if status == RESTART_EXIT_CODE:
+            logger.warning("the worker asked for a restart: starting a new one")
+            time.sleep(restart_delay_s)
+            continue
+        if not crashes.spend(time.monotonic()):
+            logger.critical("the worker ended with status %d, one crash more than the %d allowed within %.0f s: "
+                            "giving up", status, crashes.limit, crashes.window_s)
+            return status
+        delay = crash_restart_delay(crashes.recent(), restart_delay_s)
+        logger.error("the worker ended with status %d: starting a new one in %.0f s", status, delay)
+        time.sleep(delay)
 
 
 def _stop_with_parent() -> None:

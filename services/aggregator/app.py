@@ -2,7 +2,7 @@
 
     call-outcomes ─┐                          ┌─► breaker-states (one ServiceState per service per batch)
                    ├─► intake ─► fold (batch) ─┼─► command-results, health-history
- breaker-commands ─┘                  │        └─► call-outcomes.dlq (bad records, original bytes)
+ breaker-commands ─┘                  │        └─► call-outcomes.dlq (refused records, cut to fit: dead_letters.py)
                                       └─► table "breakers" (changelog-backed; holds per-source offsets)
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
@@ -29,6 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from aiokafka.structs import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -39,20 +41,28 @@ from fusebox.core.commands import TICK, breaker_command
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
                                  COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
 from fusebox.aggregator import metrics
+from fusebox.aggregator.dead_letters import dead_letter_record, header_only_record
 from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
 from fusebox.aggregator.faust_app import AggregatorApp
 from fusebox.aggregator.intake import Fetched, Intake
 from fusebox.aggregator.rollup_store import live_row
-from fusebox.aggregator.processor import InputChunk, process, source_of
+from fusebox.aggregator.processor import DeadLetter, InputChunk, process, source_of
 from fusebox.aggregator.settings import AggregatorSettings
 from fusebox.aggregator.sink_feed import SinkFeed
 from fusebox.aggregator.sinks import PostgresSink
+from fusebox.kafka_security import kafka_client_options, kafka_security
 
 logger = logging.getLogger("fusebox.aggregator")
 
 TICK_ISSUER = "fusebox-aggregator"
 
 _partitioner = DefaultPartitioner()
+
+PRODUCER_MAX_REQUEST_BYTES = 1_048_576
+# The dead-letter bound when the DLQ's max.message.bytes cannot be read: below the broker's default.
+FALLBACK_DEAD_LETTER_MAX_BYTES = 1_000_000
+# Errors of the broker about one record batch itself; any other failure is not the record's.
+RECORD_REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 class Publisher:
@@ -74,7 +84,8 @@ class Publisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                             enable_idempotence=True, linger_ms=2,
-                                            max_batch_size=256 * 1024)
+                                            max_batch_size=256 * 1024,
+                                            max_request_size=PRODUCER_MAX_REQUEST_BYTES, **kafka_client_options())
                 await producer.start()
                 self._producer = producer
             return self._producer
@@ -121,12 +132,15 @@ class Publisher:
             self._producer = None
 
 
-class OffsetsClient:
-    """Committed offsets of the group and first offsets of the log, for partitions of the inputs."""
+class BrokerLookups:
+    """Committed offsets of the group and first offsets of the log, for partitions of the inputs;
+    topic configs."""
 
     def __init__(self, bootstrap: str) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
+                                          **kafka_client_options())
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                          **kafka_client_options())
 
     async def start(self) -> None:
         await self._admin.start()
@@ -142,6 +156,19 @@ class OffsetsClient:
 
     async def log_start(self, partitions: list) -> dict:
         return _per_partition(partitions, await self._consumer.beginning_offsets(_kafka_partitions(partitions)))
+
+    async def max_message_bytes(self, topic: str) -> int:
+        """The topic's max.message.bytes: the largest record batch it takes."""
+        wanted = "max.message.bytes"
+        (response,) = await self._admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={wanted: None})])
+        for error_code, error_message, _type, _name, entries, *_ in response.resources:
+            if error_code:
+                raise KafkaError(f"describe configs of {topic}: error {error_code} {error_message}")
+            for name, value, *_ in entries:
+                if name == wanted:
+                    return int(value)
+        raise KafkaError(f"describe configs of {topic}: no {wanted}")
 
 
 def _kafka_partitions(partitions: list) -> list[TopicPartition]:
@@ -167,10 +194,11 @@ class Aggregator:
         self.app = AggregatorApp(
             settings.app_id,
             broker=f"kafka://{settings.shared.kafka_bootstrap}",
+            broker_credentials=kafka_security().faust_credentials(),
             store="memory://",
             datadir=settings.data_dir,
             topic_partitions=CALL_OUTCOMES.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.shared.topic_replication_factor,
             table_standby_replicas=0,
             producer_acks=-1,
             broker_commit_interval=1.0,
@@ -192,7 +220,9 @@ class Aggregator:
                                                capacity=settings.max_batch * 2)
         self._folding = asyncio.Lock()  # held while a batch is folded and committed
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
-        self.sink = PostgresSink(settings.shared.database_url)
+        # Dead letters have a producer of their own: a refused one restarts it (see publish_dead_letters).
+        self.dead_letter_publisher = Publisher(settings.shared.kafka_bootstrap)
+        self.sink = PostgresSink(settings.shared.database_url, settings.shared.db_schema)
         self.sink_feed = SinkFeed(settings.shared.kafka_bootstrap, f"{settings.app_id}-sinks", {
             names[HEALTH_HISTORY.suffix]: self.sink.write_history,
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
@@ -204,7 +234,8 @@ class Aggregator:
         self.ticked: dict[str, int] = {}
         self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
         self.cursor = DeliveryCursor()
-        self._offsets_client: OffsetsClient | None = None
+        self._broker: BrokerLookups | None = None
+        self._dead_letter_max_bytes: int | None = None
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -333,8 +364,9 @@ class Aggregator:
 
     async def _close_clients(self) -> None:
         await self.publisher.stop()
-        if self._offsets_client is not None:
-            client, self._offsets_client = self._offsets_client, None
+        await self.dead_letter_publisher.stop()
+        if self._broker is not None:
+            client, self._broker = self._broker, None
             await client.stop()
 
     def restart(self) -> None:
@@ -343,17 +375,21 @@ class Aggregator:
             handler.flush()
         os._exit(RESTART_EXIT_CODE)
 
+    async def broker(self) -> BrokerLookups:
+        if self._broker is None:
+            client = BrokerLookups(self.settings.shared.kafka_bootstrap)
+            await client.start()
+            self._broker = client
+        return self._broker
+
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.inputs]
         if not assigned:
             return {}
-        if self._offsets_client is None:
-            client = OffsetsClient(self.settings.shared.kafka_bootstrap)
-            await client.start()
-            self._offsets_client = client
-        committed = await self._offsets_client.committed(self.app.conf.id, assigned)
-        log_start = await self._offsets_client.log_start(assigned)
+        broker = await self.broker()
+        committed = await broker.committed(self.app.conf.id, assigned)
+        log_start = await broker.log_start(assigned)
         applied: dict = {}
         by_source = {source_of(self.suffix_of[tp.topic], tp.partition): tp for tp in assigned}
         table_data = self.table.data
@@ -370,21 +406,13 @@ class Aggregator:
         suffix_of = self.suffix_of
         chunks = [InputChunk(suffix_of[f.tp.topic], f.tp.partition, f.records) for f in fetched]
         table_data = self.table.data
-        result = process(chunks, lambda service: self._load(table_data, service), self.settings.rollups)
+        result = process(chunks, lambda service: self._load(table_data, service), self.settings.rollups,
+                         self.settings.max_clock_skew_ms)
+        if result.dead_letters:
+            await self.publish_dead_letters(result.dead_letters)
 
         names = self.names
         outgoing: list[tuple[str, bytes, bytes, list | None]] = []
-        for record_dlq in result.dead_letters:
-            rec = record_dlq.record
-            metrics.DEAD_LETTERS.labels(rec.topic, record_dlq.code).inc()
-            # Keyed as the source record was, so dead letters spread over the DLQ's partitions.
-            outgoing.append((names[CALL_OUTCOMES_DLQ.suffix], rec.key, rec.value or b"", [
-                ("fusebox.error.code", record_dlq.code.encode()),
-                ("fusebox.error.message", record_dlq.message.encode()[:1000]),
-                ("fusebox.source.topic", names[rec.topic].encode()),
-                ("fusebox.source.partition", str(rec.partition).encode()),
-                ("fusebox.source.offset", str(rec.offset).encode()),
-            ]))
         for topic, service, value in result.emitted:
             outgoing.append((names[topic], service.encode(), dumps(value), None))
         for change in result.changes:
@@ -408,7 +436,8 @@ class Aggregator:
             table_data[key] = record
             self._decoded[key] = (record, change.state)
             state = change.state
-            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected)
+            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected,
+                                           state.circuit)
             if self.settings.rollups:
                 self.live_dirty.add(change.service)
             if change.next_deadline is None:
@@ -425,6 +454,56 @@ class Aggregator:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.SERVICES.set(len(table_data))
         self._observe_lag(fetched)
+
+    async def publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Send refused records to the DLQ, each cut to fit (dead_letters.py); no record stops the fold.
+
+        Should the DLQ refuse one anyway (its limit lowered since it was read), they go one by one,
+        and a refused one again without its value. Any other failure is not the record's: it
+        propagates, and nothing of the batch is committed.
+        """
+        topic, names = self.names[CALL_OUTCOMES_DLQ.suffix], self.names
+        max_bytes = await self.dead_letter_max_bytes()
+        messages = []
+        for letter in letters:
+            metrics.DEAD_LETTERS.labels(letter.record.topic, letter.code).inc()
+            # Keyed as the source record was, so dead letters spread over the DLQ's partitions.
+            key, value, headers = dead_letter_record(letter, names[letter.record.topic], max_bytes)
+            if len(value) < len(letter.record.value or b""):
+                metrics.DEAD_LETTERS_CUT.labels("cut").inc()
+            messages.append((topic, key, value, headers))
+        try:
+            await self.dead_letter_publisher.publish(messages)
+            return
+        except KafkaError as exc:
+            logger.error("the dead-letter topic refused a batch (%r): sending its %d dead letters one by one",
+                         exc, len(messages), exc_info=True)
+        # A new producer: the idempotent producer's sequence numbers do not survive a refused batch.
+        await self.dead_letter_publisher.stop()
+        for letter, message in zip(letters, messages):
+            try:
+                await self.dead_letter_publisher.publish([message])
+            except RECORD_REFUSED as exc:
+                logger.error("the dead-letter topic refused the dead letter of %s:%d offset %d (%r): "
+                             "sending it without its value", letter.record.topic, letter.record.partition,
+                             letter.record.offset, exc)
+                await self.dead_letter_publisher.stop()
+                key, value, headers = header_only_record(letter, names[letter.record.topic])
+                await self.dead_letter_publisher.publish([(topic, key, value, headers)])
+                metrics.DEAD_LETTERS_CUT.labels("header-only").inc()
+
+    async def dead_letter_max_bytes(self) -> int:
+        """The largest dead letter the DLQ and the producer take: read once per worker."""
+        if self._dead_letter_max_bytes is None:
+            topic = self.names[CALL_OUTCOMES_DLQ.suffix]
+            try:
+                topic_max = await (await self.broker()).max_message_bytes(topic)
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                logger.warning("could not read max.message.bytes of %s (%r): dead letters are cut to %d bytes",
+                               topic, exc, FALLBACK_DEAD_LETTER_MAX_BYTES)
+                topic_max = FALLBACK_DEAD_LETTER_MAX_BYTES
+            self._dead_letter_max_bytes = min(topic_max, PRODUCER_MAX_REQUEST_BYTES)
+        return self._dead_letter_max_bytes
 
     def _load(self, table_data, service: str) -> breaker.BreakerState | None:
         """The stored state of a service, decoded once per stored record (the fold never mutates it)."""
@@ -469,18 +548,23 @@ class Aggregator:
         metrics.TICKS_SENT.inc(len(due))
 
     def rescan_deadlines(self) -> None:
-        """Rebuild the deadline index from the table: after a rebalance it holds other services."""
+        """Rebuild the deadline index and the per-service metrics from the table: after a rebalance
+        it holds other services, recovered from the changelog rather than folded here."""
         deadlines: dict[str, int] = {}
         table_data = self.table.data
+        counters = metrics.SERVICE_COUNTERS
         for key in list(table_data.keys()):
             service = key.decode()
             state = self._load(table_data, service)
-            deadline = breaker.next_deadline(state) if state is not None else None
+            if state is None:
+                continue
+            counters.update(service, state.successful, state.failed, state.rejected, state.circuit)
+            deadline = breaker.next_deadline(state)
             if deadline is not None:
                 deadlines[service] = deadline
         self.deadlines = deadlines
         self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
-        metrics.SERVICE_COUNTERS.keep_only({key.decode() for key in self.table.data.keys()})
+        counters.keep_only({key.decode() for key in self.table.data.keys()})
 
     async def write_live_rollups(self) -> None:
         """Write the open minutes and pending corrections of the services changed since the last write."""

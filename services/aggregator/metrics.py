@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -12,6 +12,9 @@ EVENTS_FOLDED = Counter("fusebox_aggregator_events_folded_total", "Events folded
                         ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter("fusebox_aggregator_dead_letters_total", "Records sent to the dead-letter topic",
                        ["topic", "code"], registry=REGISTRY)
+DEAD_LETTERS_CUT = Counter("fusebox_aggregator_dead_letters_truncated_total",
+                           "Dead letters whose value was cut to fit the dead-letter topic (form: cut, header-only)",
+                           ["form"], registry=REGISTRY)
 TRANSITIONS = Counter("fusebox_aggregator_circuit_transitions_total", "Circuit state changes",
                       ["to_state"], registry=REGISTRY)
 BATCH_SIZE = Histogram("fusebox_aggregator_batch_size", "Records per folded batch", registry=REGISTRY,
@@ -32,46 +35,72 @@ SERVICES = Gauge("fusebox_aggregator_services", "Services whose state this worke
 ROLLUP_ROWS = Counter("fusebox_aggregator_rollup_rows_total", "Closed minute rollups (and corrections) stored in PostgreSQL",
                       registry=REGISTRY)
 
-# Live per-service counters: the fold's lifetime `operations` counters of every service this worker
-# holds, read at scrape time, so they are exact across restarts and rebalances (a service that moves
-# to another worker is exported there). One series per (service, outcome), 3 per service, so the
-# label set is capped: the first MAX_SERVICE_LABELS services (by name) get their own series, the rest
-# are summed under service="_other". No per-service latency histograms (series x buckets): latency
-# percentiles come from the rollups, through the API.
+# Live per-service series: the fold's lifetime `operations` counters and the circuit state of every
+# service this worker holds, read at scrape time, so they are exact across restarts and rebalances
+# (a service that moves to another worker is exported there). 3 call series and 3 state series per
+# service, so the label set is capped: the first MAX_SERVICE_LABELS services (by name) get their own
+# series, the rest are summed under service="_other". `fusebox_breakers{state}` counts every held
+# service, capped or not. No per-service latency histograms (series x buckets): latency percentiles
+# come from the rollups, through the API.
 MAX_SERVICE_LABELS = int(os.environ.get("FUSEBOX_METRICS_MAX_SERVICES", "1000") or 1000)
 OTHER_SERVICES = "_other"
+OUTCOMES = ("success", "failure", "rejected")
+CIRCUIT_STATES = ("closed", "open", "half-open")
 
 
 class ServiceCounters:
-    """Collector of `fusebox_service_calls_total{service, outcome}` from the latest folded states."""
+    """Collector of `fusebox_service_calls_total{service, outcome}`, `fusebox_service_circuit_state{service,
+    state}` and `fusebox_breakers{state}` from the latest folded states."""
 
     def __init__(self, max_labels: int = MAX_SERVICE_LABELS) -> None:
         self.max_labels = max_labels
         self.totals: dict[str, tuple[int, int, int]] = {}  # service -> (successful, failed, rejected)
+        self.circuits: dict[str, str] = {}  # service -> circuit state
 
-    def update(self, service: str, successful: int, failed: int, rejected: int) -> None:
+    def update(self, service: str, successful: int, failed: int, rejected: int, circuit: str) -> None:
         self.totals[service] = (successful, failed, rejected)
+        self.circuits[service] = circuit
 
     def keep_only(self, services) -> None:
         self.totals = {s: t for s, t in self.totals.items() if s in services}
+        self.circuits = {s: c for s, c in self.circuits.items() if s in services}
 
     def collect(self):
-        family = CounterMetricFamily("fusebox_service_calls",
-                                     "Outcomes folded per service (failure includes timeouts; rejected are not calls)",
-                                     labels=["service", "outcome"])
+        calls = CounterMetricFamily("fusebox_service_calls",
+                                    "Outcomes folded per service (failure includes timeouts; rejected are not calls)",
+                                    labels=["service", "outcome"])
+        circuit = GaugeMetricFamily("fusebox_service_circuit_state",
+                                    "1 for the circuit state a service's breaker is in (services beyond the label "
+                                    "cap: how many are in it, under service=\"_other\")",
+                                    labels=["service", "state"])
+        breakers = GaugeMetricFamily("fusebox_breakers", "Breakers this worker holds, by circuit state",
+                                     labels=["state"])
         names = sorted(self.totals)
-        other = [0, 0, 0]
+        other_calls = [0, 0, 0]
+        other_states = dict.fromkeys(CIRCUIT_STATES, 0)
+        held = dict.fromkeys(CIRCUIT_STATES, 0)
         for index, service in enumerate(names):
             counts = self.totals[service]
+            state = self.circuits[service]
+            held[state] += 1
             if index < self.max_labels:
-                for outcome, count in zip(("success", "failure", "rejected"), counts):
-                    family.add_metric([service, outcome], count)
+                for outcome, count in zip(OUTCOMES, counts):
+                    calls.add_metric([service, outcome], count)
+                for name in CIRCUIT_STATES:
+                    circuit.add_metric([service, name], 1 if name == state else 0)
             else:
-                other = [a + b for a, b in zip(other, counts)]
+                other_calls = [a + b for a, b in zip(other_calls, counts)]
+                other_states[state] += 1
         if len(names) > self.max_labels:
-            for outcome, count in zip(("success", "failure", "rejected"), other):
-                family.add_metric([OTHER_SERVICES, outcome], count)
-        yield family
+            for outcome, count in zip(OUTCOMES, other_calls):
+                calls.add_metric([OTHER_SERVICES, outcome], count)
+            for name in CIRCUIT_STATES:
+                circuit.add_metric([OTHER_SERVICES, name], other_states[name])
+        for name in CIRCUIT_STATES:
+            breakers.add_metric([name], held[name])
+        yield calls
+        yield circuit
+        yield breakers
 
 
 SERVICE_COUNTERS = ServiceCounters()

@@ -1,12 +1,13 @@
 """One batch of input records in, per-service states and records to publish out.
 
-The shell around the pure fold: decode and validate each record (bad ones become dead letters),
-group by service in log order, fold, and collect what must be published. No I/O happens here;
-the worker (app.py) does the reading, the publishing and the table writes.
+The shell around the pure fold: admit each record (fusebox.core.admission: the value, the key, the
+event time; refused ones become dead letters), group by service in log order, fold, and collect
+what must be published. No I/O happens here; the worker (app.py) does the reading, the publishing
+and the table writes.
 
-    records ──decode──► (service, source, offset, body) ──fold_batch per service──► states
-        │                                                         └──► health-history, command-results
-        └─ invalid ──► dead letters (original bytes + reason)
+    records ──admit──► (service, source, offset, body) ──fold_batch per service──► states
+        │                                                        └──► health-history, command-results
+        └─ refused ──► dead letters (the record + a reason code)
 """
 from __future__ import annotations
 
@@ -15,13 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fusebox.core import breaker
-from fusebox.core.topics import CALL_OUTCOMES
-from fusebox.core.validation import ValidationError, decode_command, decode_outcome
+from fusebox.core.admission import DEFAULT_MAX_CLOCK_SKEW_MS, admit_command, admit_outcome
+from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
+from fusebox.core.validation import ValidationError
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
-
-# Service names already validated by this process: the hot path skips their regular expression.
-_known_services: set[str] = set()
 
 
 def source_of(topic: str, partition: int) -> str:
@@ -44,7 +43,7 @@ class InputChunk:
 
     topic: str  # registry suffix: "call-outcomes" or "breaker-commands"
     partition: int
-    records: Sequence[Any]  # each with .offset, .key and .value (bytes or None)
+    records: Sequence[Any]  # each with .offset, .key, .value (bytes or None) and .timestamp (epoch ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,23 +68,22 @@ class BatchResult:
     changes: list[ServiceChange] = field(default_factory=list)
     emitted: list[tuple[str, str, dict]] = field(default_factory=list)  # (topic suffix, key, value)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    folded: int = 0  # events folded (admitted records)
 
 
-def decode(topic: str, value: bytes | None) -> dict:
-    """Decode and validate one input record's value (`topic`: its registry suffix); raise
-    ValidationError when it is not a valid event."""
-    if value is None:
-        raise ValidationError("MALFORMED_JSON", "record has no value")
-    if topic == OUTCOME_SOURCE:
-        return decode_outcome(value, _known_services)
-    return decode_command(value)
+def admit(topic: str, record: Any, max_clock_skew_ms: int) -> dict:
+    """The event of one input record (`topic`: its registry suffix); raise ValidationError, whose
+    code is the DLQ reason, when the record is refused. The live fold and replay both use this."""
+    admit_record = admit_outcome if topic == OUTCOME_SOURCE else admit_command
+    return admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms)
 
 
 def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.BreakerState | None],
-            rollups: bool = True) -> BatchResult:
+            rollups: bool = True, max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS) -> BatchResult:
     """Fold a batch of input chunks; `load_state` gives a service's stored state (None when new).
 
-    `rollups=False` (FUSEBOX_ROLLUPS=off) folds without per-minute metric rollups.
+    `rollups=False` (FUSEBOX_ROLLUPS=off) folds without per-minute metric rollups;
+    `max_clock_skew_ms` (FUSEBOX_MAX_CLOCK_SKEW_MS) bounds event times by the records' timestamps.
     """
     result = BatchResult()
     by_service: dict[str, list[tuple[str, int, dict]]] = {}
@@ -95,12 +93,12 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
         topic, partition = chunk.topic, chunk.partition
         source = source_of(topic, partition)
         is_command = topic != OUTCOME_SOURCE
+        admit_record = admit_command if is_command else admit_outcome
         for record in chunk.records:
-            value = record.value
             try:
-                body = decode(topic, value)
+                body = admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms)
             except ValidationError as exc:
-                bad = InputRecord(topic, partition, record.offset, value, record.key)
+                bad = InputRecord(topic, partition, record.offset, record.value, record.key)
                 result.dead_letters.append(DeadLetter(bad, exc.code, exc.message))
                 continue
             service = body["service"]
@@ -120,6 +118,7 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
             after, emitted = breaker.fold_in_command_order(before, events, rollups)
         else:
             after, emitted = breaker.fold_batch(before, events, rollups)
+        result.folded += len(events)
         for topic, value in emitted:
             result.emitted.append((topic, service, value))
         changed = after.version != before.version

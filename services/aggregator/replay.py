@@ -29,8 +29,10 @@ from fusebox.core.isotime import parse_iso_ms
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, COMMAND_RESULTS, TopicSpec
 from fusebox.core.validation import ValidationError
 from fusebox.settings import HISTORY_RETENTION_DAYS, Settings
+from fusebox.storage.schema import scoped_conninfo
 from fusebox.topic_reader import read_from_start
-from fusebox.aggregator.processor import decode, source_of
+from fusebox.aggregator.processor import admit, source_of
+from fusebox.aggregator.settings import max_clock_skew_ms_from_env
 from fusebox.aggregator.sinks import PostgresSink
 
 logger = logging.getLogger("fusebox.aggregator.replay")
@@ -58,17 +60,21 @@ class Rebuild:
                 self.history[(service, value["seq"])] = value
 
 
-async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec):
-    """(source, offset, decoded body) of every valid record of an input topic, from offset 0."""
+async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec, max_clock_skew_ms: int):
+    """(source, offset, decoded body) of every admitted record of an input topic, from offset 0.
+
+    The verdicts are the live worker's: the same rule, on the same keys, values and record
+    timestamps (FUSEBOX_MAX_CLOCK_SKEW_MS must be the workers' value).
+    """
     async for record in read_from_start(bootstrap, spec.name(prefix)):
         try:
-            body = decode(spec.suffix, record.value)
+            body = admit(spec.suffix, record, max_clock_skew_ms)
         except ValidationError:
             continue  # the live worker sent it to the dead-letter topic
         yield source_of(spec.suffix, record.partition), record.offset, body
 
 
-async def rebuild(settings: Settings) -> Rebuild:
+async def rebuild(settings: Settings, max_clock_skew_ms: int) -> Rebuild:
     prefix, bootstrap = settings.topic_prefix, settings.kafka_bootstrap
 
     # Where the live workers placed each command among the outcomes (the last result wins: an
@@ -82,7 +88,7 @@ async def rebuild(settings: Settings) -> Rebuild:
     # Commands per service, in log order, each put back where the live worker folded it.
     commands = breaker.CommandQueue()
     out = Rebuild()
-    async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS):
+    async for source, offset, body in valid_inputs(bootstrap, prefix, BREAKER_COMMANDS, max_clock_skew_ms):
         after = placement.get(body["commandId"])
         if after is None:
             out.pending_commands += 1
@@ -90,7 +96,7 @@ async def rebuild(settings: Settings) -> Rebuild:
         commands.add(body["service"], after, (source, offset, body))
 
     buffers: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
-    async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES):
+    async for source, offset, body in valid_inputs(bootstrap, prefix, CALL_OUTCOMES, max_clock_skew_ms):
         service = body["service"]
         due = commands.due_before(service, offset)
         if due:
@@ -120,8 +126,9 @@ async def live_states(settings: Settings) -> dict[str, dict]:
     return states
 
 
-def live_history(database_url: str, since_ms: int) -> dict[tuple[str, int], tuple]:
-    with psycopg.connect(database_url) as conn:
+def live_history(database_url: str, schema: str, since_ms: int) -> dict[tuple[str, int], tuple]:
+    """This deployment's history rows (its own schema) since `since_ms`."""
+    with psycopg.connect(scoped_conninfo(database_url, schema)) as conn:
         rows = conn.execute(
             "SELECT service_name, seq, timestamp, status, duration_ms, incidents FROM circuit_breaker_history "
             "WHERE timestamp >= to_timestamp(%s / 1000.0) AT TIME ZONE 'UTC'", (since_ms,)).fetchall()
@@ -150,18 +157,18 @@ def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, 
     return differences
 
 
-async def run(settings: Settings, write_history: bool) -> int:
+async def run(settings: Settings, write_history: bool, max_clock_skew_ms: int) -> int:
     started = time.monotonic()
-    rebuilt = await rebuild(settings)
+    rebuilt = await rebuild(settings, max_clock_skew_ms)
     if write_history:
-        sink = PostgresSink(settings.database_url)
+        sink = PostgresSink(settings.database_url, settings.db_schema)
         try:
             await sink.write_history([dumps(entry) for entry in rebuilt.history.values()])
         finally:
             await sink.close()
     since_ms = int(time.time() * 1000) - RETENTION_MS
-    differences = compare(rebuilt, await live_states(settings), live_history(settings.database_url, since_ms),
-                          since_ms)
+    history = live_history(settings.database_url, settings.db_schema, since_ms)
+    differences = compare(rebuilt, await live_states(settings), history, since_ms)
     print(f"replayed {rebuilt.folded} events into {len(rebuilt.states)} services and "
           f"{len(rebuilt.history)} history entries in {time.monotonic() - started:.1f}s"
           + (f"; {rebuilt.pending_commands} commands not yet applied live" if rebuilt.pending_commands else ""))
@@ -180,7 +187,7 @@ def main(argv: Sequence[str] = ()) -> int:
                         help="upsert the rebuilt history into PostgreSQL before comparing")
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(run(Settings.from_env(), args.write_history))
+    return asyncio.run(run(Settings.from_env(), args.write_history, max_clock_skew_ms_from_env()))
 
 
 if __name__ == "__main__":

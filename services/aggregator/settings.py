@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from fusebox.settings import HISTORY_RETENTION_DAYS, Settings, env_number, env_switch
+from fusebox.core.admission import DEFAULT_MAX_CLOCK_SKEW_MS
+from fusebox.settings import HISTORY_RETENTION_DAYS, Settings, env_int, env_number, env_switch
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class AggregatorSettings:
     rollup_live_interval_s: float
     rollup_minute_retention_hours: int
     rollup_hour_retention_days: int
+    max_clock_skew_ms: int
 
     @classmethod
     def from_env(cls) -> "AggregatorSettings":
@@ -42,4 +44,13 @@ class AggregatorSettings:
             rollup_live_interval_s=env_number("FUSEBOX_ROLLUP_LIVE_INTERVAL_MS", 1000) / 1000,
             rollup_minute_retention_hours=int(env_number("FUSEBOX_ROLLUP_MINUTE_RETENTION_HOURS", 48)),
             rollup_hour_retention_days=int(env_number("FUSEBOX_ROLLUP_HOUR_RETENTION_DAYS", 31)),
+            max_clock_skew_ms=max_clock_skew_ms_from_env(),
         )
+
+
+def max_clock_skew_ms_from_env() -> int:
+    """FUSEBOX_MAX_CLOCK_SKEW_MS: how far an event time may be ahead of its record's broker timestamp."""
+    value = env_int("FUSEBOX_MAX_CLOCK_SKEW_MS", DEFAULT_MAX_CLOCK_SKEW_MS)
+    if value < 0:
+        raise SystemExit(f"FUSEBOX_MAX_CLOCK_SKEW_MS must be 0 or more, got {value}")
+    return value

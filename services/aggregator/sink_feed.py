@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from fusebox.kafka_security import kafka_client_options
+
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
 Handler = Callable[[list[bytes]], Awaitable[None]]  # the batch's record values of one topic
@@ -40,7 +42,8 @@ class SinkFeed:
         """Write batches until cancelled."""
         consumer = AIOKafkaConsumer(
             *self._handlers, bootstrap_servers=self._bootstrap, group_id=self._group, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
+            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+            **kafka_client_options())
         await consumer.start()
         try:
             while True:

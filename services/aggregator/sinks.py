@@ -17,6 +17,7 @@ from fusebox.core.commands import CONFIG_UPDATE
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.aggregator import rollup_store
 from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
+from fusebox.storage.schema import scoped_conninfo
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
@@ -58,8 +59,9 @@ def config_row(result: dict) -> tuple:
 class PostgresSink:
     """Batched, retried writes to PostgreSQL through one connection pool."""
 
-    def __init__(self, database_url: str, *, retry_initial_s: float = 0.2, retry_max_s: float = 5.0) -> None:
-        self._pool = AsyncConnectionPool(database_url, min_size=1, max_size=4, open=False,
+    def __init__(self, database_url: str, schema: str, *, retry_initial_s: float = 0.2,
+                 retry_max_s: float = 5.0) -> None:
+        self._pool = AsyncConnectionPool(scoped_conninfo(database_url, schema), min_size=1, max_size=4, open=False,
                                          kwargs={"autocommit": False}, timeout=10)
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from fusebox.api.access_log import ACCESS_LOGGER, AccessLog
 from fusebox.api.app import init_app
 from fusebox.api.settings import ApiSettings
 
@@ -18,8 +19,10 @@ def main(argv: Sequence[str] = ()) -> int:
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = ApiSettings.from_env()
-    host, port = args.host or settings.host, args.port or settings.port
-    web.run_app(init_app(settings), host=host, port=port, shutdown_timeout=5.0, access_log=None,
+    host = settings.host if args.host is None else args.host
+    port = settings.port if args.port is None else args.port
+    web.run_app(init_app(settings), host=host, port=port, shutdown_timeout=5.0, access_log=ACCESS_LOGGER,
+                access_log_class=AccessLog,
                 print=lambda message: logging.getLogger("fusebox.api").info(message))
     return 0
 

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NoReturn
 
 from fusebox.api import errors
-from fusebox.api.audit import AuditEntry, AuditLog
+from fusebox.api.audit import AuditEntry, AuditLog, storable_service
 from fusebox.api.dependency_guard import DependencyUnavailable
 from fusebox.api.commands import CommandBus, CommandOutcome
 from fusebox.api.errors import ApiError
 from fusebox.api.metrics import ApiMetrics
 from fusebox.api.ratelimit import RateLimiter
+from fusebox.api.request_body import RequestBody, parse_body
 from fusebox.api.state_view import StateView
-from fusebox.api.validation import validate_config_update, validate_reset
+from fusebox.api.validation import validate_config_update, validate_reset, validate_service
 from fusebox.auth import Principal
-from fusebox.core import codec
 from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
 
 logger = logging.getLogger("fusebox.api.admin_actions")
@@ -37,40 +38,62 @@ class AdminActions:
     limiter: RateLimiter
     metrics: ApiMetrics
 
-    async def update_config(self, principal: Principal, service: str, raw: bytes, request_id: str) -> Answer:
-        entry = AuditEntry(principal.sub, CONFIG_UPDATE, service, request_id, request={})
+    async def update_config(self, principal: Principal, service: str, body: RequestBody,
+                            request_id: str) -> Answer:
+        entry = AuditEntry(principal.sub, CONFIG_UPDATE, storable_service(service), request_id,
+                           request=body.excerpt())
         try:
-            entry.request = body = _parse(raw)
-            config = validate_config_update(body)
-            retry_after = await self.limiter.take(principal.sub)
-            if retry_after > 0:
-                raise ApiError(429, errors.RATE_LIMITED, "too many config changes; slow down",
-                               headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
+            service = validate_service(service)
+            request = parse_body(body)
+            config = validate_config_update(request)
+            entry.request = request
         except ApiError as error:
-            await self._refused(entry, error, self.metrics.config_changes)
-            raise
+            await self._refuse(entry, error, self.metrics.config_changes)
+        limited = await self._rate_limited(principal.sub)
+        if limited is not None:
+            await self._refused(entry, limited, self.metrics.config_changes)
+            raise limited
         outcome = await self._submit(entry, CONFIG_UPDATE, config, self.metrics.config_changes)
         if outcome.result is None:
             return _accepted(service, outcome.command_id)
         return Answer(200, {"success": True, "service": service, "config": outcome.result["result"]["config"],
                             "appliedAt": outcome.result["appliedAt"]})
 
-    async def reset(self, principal: Principal, service: str, raw: bytes, request_id: str) -> Answer:
-        entry = AuditEntry(principal.sub, BREAKER_RESET, service, request_id, request={})
+    async def reset(self, principal: Principal, service: str, body: RequestBody, request_id: str) -> Answer:
+        entry = AuditEntry(principal.sub, BREAKER_RESET, storable_service(service), request_id,
+                           request=body.excerpt())
         try:
-            entry.request = body = _parse(raw)
-            request = validate_reset(body)
+            service = validate_service(service)
+            parsed = parse_body(body)
+            request = validate_reset(parsed)
+            entry.request = parsed
             entry.reason, entry.metadata = request["reason"], request.get("metadata")
             if service not in self.view:
                 raise ApiError(404, errors.UNKNOWN_SERVICE, f"no service named {service!r} is known")
         except ApiError as error:
-            await self._refused(entry, error, self.metrics.resets)
-            raise
+            await self._refuse(entry, error, self.metrics.resets)
+        # A valid reset takes no token and never waits: an incident is no time to.
         outcome = await self._submit(entry, BREAKER_RESET, {**request, "requestId": request_id}, self.metrics.resets)
         if outcome.result is None:
             return _accepted(service, outcome.command_id)
         return Answer(200, {"success": True, "service": service, "resetTime": outcome.result["appliedAt"],
                             "previousState": outcome.result["result"]["previousState"]})
+
+    async def _refuse(self, entry: AuditEntry, error: ApiError, counter) -> NoReturn:
+        """A refused attempt takes a token too, so probing with bad requests slows down; audit it and raise.
+
+        With the admin's bucket empty the answer is RATE_LIMITED instead of `error`."""
+        error = await self._rate_limited(entry.admin_id) or error
+        await self._refused(entry, error, counter)
+        raise error
+
+    async def _rate_limited(self, admin_id: str) -> ApiError | None:
+        """Take one token of the admin's bucket: None, or the RATE_LIMITED error when it is empty."""
+        retry_after = await self.limiter.take(admin_id)
+        if retry_after <= 0:
+            return None
+        return ApiError(429, errors.RATE_LIMITED, "too many config changes or refused attempts; slow down",
+                        headers={"Retry-After": str(max(1, round(retry_after + 0.499)))})
 
     async def _refused(self, entry: AuditEntry, error: ApiError, counter) -> None:
         counter.labels(outcome="refused").inc()
@@ -109,15 +132,6 @@ class AdminActions:
         if code not in _RESULT_ERROR_STATUS:
             code, message = errors.VALIDATION_FAILED, f"{code}: {message}"
         raise ApiError(_RESULT_ERROR_STATUS[code], code, f"the aggregator refused the command: {message}")
-
-
-def _parse(raw: bytes):
-    if not raw:
-        raise ApiError(400, errors.MALFORMED_JSON, "the request body must be a JSON document")
-    try:
-        return codec.loads(raw)
-    except codec.DecodeError as exc:
-        raise ApiError(400, errors.MALFORMED_JSON, f"the request body is not valid JSON: {exc}") from exc
 
 
 def _accepted(service: str, command_id: str) -> Answer:

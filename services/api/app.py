@@ -4,13 +4,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from fusebox.api import keys
 from fusebox.api.admin_actions import AdminActions
-from fusebox.api.audit import AuditLog
+from fusebox.api.audit import AuditLog, AuditTrail
+from fusebox.api.dashboard_files import DASHBOARD_DIR, DashboardFiles, add_dashboard_routes
 from fusebox.api.auth import make_auth_middleware
 from fusebox.api.dependency_guard import OPEN, DependencyBreaker
 from fusebox.api.commands import CommandBus
@@ -25,28 +27,33 @@ from fusebox.api.settings import ApiSettings
 from fusebox.api.state_view import StateView, StateViewFollower
 from fusebox.api.storage import POSTGRES_FAILURES, Database, open_pool
 from fusebox.api.ws import WsHub
+from fusebox.api.ws_admission import ConnectionSlots
 from fusebox.core.topics import BREAKER_COMMANDS, BREAKER_STATES, COMMAND_RESULTS
 
 logger = logging.getLogger("fusebox.api")
 
 
-def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = None) -> web.Application:
-    """The gateway app. `metrics_reader` replaces the default reader of operation metrics (rollups in PostgreSQL)."""
+def init_app(settings: ApiSettings, *, metrics_reader: MetricsReader | None = None,
+             dashboard_dir: Path = DASHBOARD_DIR) -> web.Application:
+    """The gateway app. `metrics_reader` replaces the default reader of operation metrics (rollups in PostgreSQL);
+    `dashboard_dir` the folder the dashboard is served from."""
     metrics = ApiMetrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             make_request_metrics_middleware(metrics),
             make_error_middleware(lambda request, error: metrics.rejected_requests.labels(code=error.code).inc()),
-            make_auth_middleware(settings.jwt_secret),
+            make_auth_middleware(settings.token_policy),
         ],
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.OPENAPI_JSON] = openapi_json()
+    app[keys.WS_SLOTS] = ConnectionSlots(settings.ws_max_connections_per_admin, settings.ws_max_connections)
     app.cleanup_ctx.append(_gateway(metrics_reader))
     app.on_shutdown.append(_say_goodbye)
     add_routes(app)
+    add_dashboard_routes(app, DashboardFiles(dashboard_dir))
     return app
 
 
@@ -64,7 +71,7 @@ def _gateway(metrics_reader: MetricsReader | None):
         for dependency in ("kafka", "postgres"):
             metrics.dependency_breaker_open.labels(dependency=dependency).set(0)
 
-        pool = open_pool(settings.database_url, settings.db_timeout_ms / 1000)
+        pool = open_pool(settings.database_url, settings.schema, settings.db_timeout_ms / 1000)
         await pool.open(wait=False)
         db = Database(pool, postgres_breaker, settings.db_timeout_ms / 1000)
         redis = _redis(settings)
@@ -92,6 +99,7 @@ def _gateway(metrics_reader: MetricsReader | None):
         app[keys.COMMAND_BUS] = bus
         app[keys.ACTIONS] = AdminActions(view, bus, AuditLog(db), limiter, metrics)
         app[keys.HISTORY] = HistoryReader(db)
+        app[keys.AUDIT_TRAIL] = AuditTrail(db)
         app[keys.METRICS_READER] = CachedMetricsReader(metrics_reader or RollupTableMetricsReader(db),
                                                        settings.metrics_cache_ttl_s, redis, f"fusebox:{prefix}")
         tasks = [asyncio.create_task(coro, name=name) for name, coro in (

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fusebox.api.dependency_guard import DependencyBreaker
 from fusebox.core import codec
 from fusebox.core.commands import breaker_command
+from fusebox.kafka_security import kafka_client_options
 from fusebox.topic_reader import TopicFollower
 
 logger = logging.getLogger("fusebox.api.commands")
@@ -63,7 +64,8 @@ class CommandBus:
             if self._producer is None:
                 timeout_ms = int(self.send_timeout_s * 1000)
                 producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                            request_timeout_ms=timeout_ms, linger_ms=0)
+                                            request_timeout_ms=timeout_ms, linger_ms=0,
+                                            **kafka_client_options())
                 try:
                     await producer.start()
                 except BaseException:

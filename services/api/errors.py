@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import psycopg
 from aiohttp import web
 
 from fusebox.core import codec
@@ -26,10 +27,13 @@ NOT_FOUND = "NOT_FOUND"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 RATE_LIMITED = "RATE_LIMITED"
+TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
 DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
 INTERNAL = "INTERNAL"
 
 _STATUS_OF_HTTP_EXCEPTION = {
+    400: (VALIDATION_FAILED, "the request is not valid"),
     404: (NOT_FOUND, "no such route"),
     405: (METHOD_NOT_ALLOWED, "method not allowed on this route"),
     413: (PAYLOAD_TOO_LARGE, "the request body is too large"),
@@ -92,6 +96,13 @@ def make_error_middleware(on_rejected: OnRejected):
             return _reject(request, error, request_id, on_rejected)
         except DependencyUnavailable as exc:
             return _reject(request, dependency_unavailable(exc.message, exc.retry_after_s), request_id, on_rejected)
+        except psycopg.DataError as exc:
+            # A value PostgreSQL cannot take (out of range, not encodable) is the request's fault, not ours.
+            logger.info("PostgreSQL refused a value of %s %s request_id=%s: %r", request.method, request.path,
+                        request_id, exc)
+            error = ApiError(400, VALIDATION_FAILED, "the request is not valid",
+                             [{"field": "$", "issue": "holds a value PostgreSQL cannot store or compare"}])
+            return _reject(request, error, request_id, on_rejected)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import psycopg
 
+from fusebox.core.isotime import iso_ms
 from fusebox.api.storage import Database
 from fusebox.core import codec
 from fusebox.core.sketches import MergedMetrics
@@ -30,6 +31,12 @@ WINDOWS = {"1h": ("minute", MINUTE_MS, 60), "24h": ("minute", MINUTE_MS, 1440),
            "7d": ("hour", HOUR_MS, 168), "30d": ("hour", HOUR_MS, 720)}
 
 _VALUES = "request_count, success_count, failure_count, latency_sum_ms, zero_count, bin_offset, bins"
+_SERIES_COLUMNS = "bucket_start, rejected_count, "
+
+QUARTER_HOUR_MS = 15 * MINUTE_MS
+# timeframe -> (rows read, bucket size, buckets in the window, the current partial one included)
+SERIES_WINDOWS = {"1h": ("minute", MINUTE_MS, 60), "24h": ("minute", QUARTER_HOUR_MS, 96),
+                  "7d": ("hour", HOUR_MS, 168), "30d": ("day", DAY_MS, 30)}
 
 
 class MetricsUnavailable(Exception):
@@ -38,6 +45,8 @@ class MetricsUnavailable(Exception):
 
 class MetricsReader(Protocol):
     async def read(self, service: str, timeframe: str) -> dict: ...
+
+    async def read_series(self, service: str, timeframe: str) -> dict: ...
 
 
 def window(timeframe: str, now_ms: int) -> tuple[int, int, list[tuple[str, int, int]]]:
@@ -62,17 +71,34 @@ def window(timeframe: str, now_ms: int) -> tuple[int, int, list[tuple[str, int, 
     return start, end, ranges
 
 
-def window_query(ranges: list[tuple[str, int, int]], start: int, end: int, one_service: bool) -> tuple[str, dict]:
-    """One SQL statement: the window's stored rows plus the live (open) buckets not yet closed."""
+def series_window(timeframe: str, now_ms: int) -> tuple[int, int, int, list[tuple[str, int, int]]]:
+    """(start, end, bucket size, rows to read) of a timeframe's series: whole buckets, the current one last.
+
+    Each bucket is read from rows of its own size or smaller (minutes for 1 min and 15 min buckets, hour rows for
+    hours, day rows for days), so a row never straddles two buckets.
+    """
+    resolution, size, count = SERIES_WINDOWS[timeframe]
+    end = now_ms - now_ms % size + size
+    start = end - count * size
+    return start, end, size, [(resolution, start, end)]
+
+
+def window_query(ranges: list[tuple[str, int, int]], start: int, end: int, one_service: bool,
+                 *, per_bucket: bool = False) -> tuple[str, dict]:
+    """One SQL statement: the window's stored rows plus the live (open) buckets not yet closed.
+
+    `per_bucket` also selects each row's bucket_start and rejected_count (for series).
+    """
     params: dict = {"start": _utc(start), "end": _utc(end)}
     service = "service_name = %(service)s AND " if one_service else ""
     conditions = []
     for index, (resolution, lo, hi) in enumerate(ranges):
         params[f"r{index}"], params[f"lo{index}"], params[f"hi{index}"] = resolution, _utc(lo), _utc(hi)
         conditions.append(f"(resolution = %(r{index})s AND bucket_start >= %(lo{index})s AND bucket_start < %(hi{index})s)")
-    sql = (f"SELECT service_name, {_VALUES} FROM metric_rollups WHERE {service}({' OR '.join(conditions)})"
+    values = f"{_SERIES_COLUMNS}{_VALUES}" if per_bucket else _VALUES
+    sql = (f"SELECT service_name, {values} FROM metric_rollups WHERE {service}({' OR '.join(conditions)})"
            f" UNION ALL"
-           f" SELECT service_name, {_VALUES} FROM metric_rollups_live l WHERE {service}"
+           f" SELECT service_name, {values} FROM metric_rollups_live l WHERE {service}"
            f" bucket_start >= %(start)s AND bucket_start < %(end)s AND NOT EXISTS ("
            f"SELECT 1 FROM metric_rollups r WHERE r.service_name = l.service_name AND r.resolution = 'minute'"
            f" AND r.bucket_start = l.bucket_start AND r.part = l.part)")
@@ -102,6 +128,28 @@ class RollupTableMetricsReader:
         merged = await self._merged(timeframe, None)
         return {service: merged.get(service, MergedMetrics()).operation_metrics() for service in services}
 
+    async def read_series(self, service: str, timeframe: str) -> dict:
+        """Every bucket of the timeframe, oldest first, zero-filled; each merged from its own rows."""
+        start, end, size, ranges = series_window(timeframe, int(self.clock() * 1000))
+        sql, params = window_query(ranges, start, end, True, per_bucket=True)
+        params["service"] = service
+
+        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+        count = (end - start) // size
+        buckets = [MergedMetrics() for _ in range(count)]
+        rejected = [0] * count
+        for _, bucket_start, rejections, *values in await self.db.run(select):
+            index = (int(bucket_start.timestamp() * 1000) - start) // size
+            buckets[index].add(*values)
+            rejected[index] += rejections
+        return {"service": service, "timeframe": timeframe, "bucketMs": size,
+                "from": iso_ms(start), "to": iso_ms(end),
+                "buckets": [_series_bucket(start + index * size, merged, rejected[index])
+                            for index, merged in enumerate(buckets)]}
+
     async def _merged(self, timeframe: str, service: str | None) -> dict[str, MergedMetrics]:
         start, end, ranges = window(timeframe, int(self.clock() * 1000))
         sql, params = window_query(ranges, start, end, service is not None)
@@ -120,6 +168,16 @@ class RollupTableMetricsReader:
         return merged
 
 
+def _series_bucket(start_ms: int, merged: MergedMetrics, rejected: int) -> dict:
+    metrics = merged.operation_metrics()
+    called = merged.requests > 0
+    return {"start": iso_ms(start_ms), "requestCount": metrics["requestCount"],
+            "successCount": metrics["successCount"], "failureCount": metrics["failureCount"], "rejectedCount": rejected,
+            "avgResponseTime": metrics["avgResponseTime"] if called else None,
+            "p95ResponseTime": metrics["p95ResponseTime"] if called else None,
+            "p99ResponseTime": metrics["p99ResponseTime"] if called else None}
+
+
 class CachedMetricsReader:
     """A `ttl_s` cache in front of a reader: in Redis when given (shared by replicas), else in process."""
 
@@ -128,7 +186,7 @@ class CachedMetricsReader:
         self.ttl_s = ttl_s
         self.redis = redis
         self.namespace = namespace
-        self._local: dict[tuple[str, str], tuple[float, dict]] = {}
+        self._local: dict[tuple[str, ...], tuple[float, dict]] = {}
 
     async def read(self, service: str, timeframe: str) -> dict:
         key = f"{self.namespace}metrics:{timeframe}:{service}"
@@ -137,6 +195,18 @@ class CachedMetricsReader:
             return cached
         value = await self.reader.read(service, timeframe)
         await self._put(key, (service, timeframe), value)
+        return value
+
+    async def read_series(self, service: str, timeframe: str) -> dict:
+        key = f"{self.namespace}metrics-series:{timeframe}:{service}"
+        local_key = ("series", service, timeframe)
+        cached = await self._get(key, local_key)
+        if cached is not None:
+            return cached
+        if not hasattr(self.reader, "read_series"):
+            raise MetricsUnavailable("this gateway's metrics reader has no time series")
+        value = await self.reader.read_series(service, timeframe)
+        await self._put(key, local_key, value)
         return value
 
     async def read_fleet(self, timeframe: str, services: Iterable[str]) -> dict[str, dict]:
@@ -153,7 +223,7 @@ class CachedMetricsReader:
         await self._put(key, ("*", timeframe), value)
         return value
 
-    async def _get(self, key: str, local_key: tuple[str, str]) -> dict | None:
+    async def _get(self, key: str, local_key: tuple[str, ...]) -> dict | None:
         if self.redis is not None:
             try:
                 raw = await self.redis.get(key)
@@ -165,7 +235,7 @@ class CachedMetricsReader:
             return entry[1]
         return None
 
-    async def _put(self, key: str, local_key: tuple[str, str], value: dict) -> None:
+    async def _put(self, key: str, local_key: tuple[str, ...], value: dict) -> None:
         if self.redis is not None:
             try:
                 await self.redis.set(key, codec.dumps(value), px=int(self.ttl_s * 1000))

@@ -1,9 +1,12 @@
 """The gateway's settings: the shared Settings plus the API's own knobs (env vars with defaults)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
-from fusebox.settings import Settings, env_int
+from fusebox.auth import TokenPolicy
+from fusebox.settings import DEFAULT_JWT_MAX_LIFETIME_S, Settings, env_int
+from fusebox.storage.schema import resolve_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +30,19 @@ class ApiSettings:
     ws_batch_ms: int = 150
     ws_client_max_pending_bytes: int = 4 * 1024 * 1024
     ws_resume_buffer: int = 10_000
+    # Origins allowed to open the admin WebSocket besides the gateway's own (a browser always sends Origin).
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_max_connections_per_admin: int = 20
+    ws_max_connections: int = 10_000
     breaker_failure_threshold: int = 3
     breaker_reset_timeout_ms: int = 5000
     metrics_cache_ttl_s: int = 5
     history_max_limit: int = 1000
+    # FUSEBOX_DB_SCHEMA; None derives the schema from the topic prefix
+    db_schema: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_max_lifetime_s: int | None = DEFAULT_JWT_MAX_LIFETIME_S
 
     @classmethod
     def from_env(cls) -> "ApiSettings":
@@ -40,10 +52,14 @@ class ApiSettings:
             database_url=shared.database_url,
             redis_url=shared.redis_url,
             topic_prefix=shared.topic_prefix,
-            jwt_secret=shared.jwt_secret,
+            jwt_secret=shared.required_jwt_secret(),
             host=shared.api_host,
             port=shared.api_port,
             heartbeat_ms=shared.heartbeat_ms,
+            db_schema=shared.db_schema,
+            jwt_issuer=shared.jwt_issuer,
+            jwt_audience=shared.jwt_audience,
+            jwt_max_lifetime_s=shared.jwt_max_lifetime_s,
             command_timeout_ms=env_int("FUSEBOX_API_COMMAND_TIMEOUT_MS", 5000),
             kafka_send_timeout_ms=env_int("FUSEBOX_API_KAFKA_SEND_TIMEOUT_MS", 5000),
             db_timeout_ms=env_int("FUSEBOX_API_DB_TIMEOUT_MS", 3000),
@@ -53,9 +69,26 @@ class ApiSettings:
             ws_batch_ms=env_int("FUSEBOX_API_WS_BATCH_MS", 150),
             ws_client_max_pending_bytes=env_int("FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES", 4 * 1024 * 1024),
             ws_resume_buffer=env_int("FUSEBOX_API_WS_RESUME_BUFFER", 10_000),
+            ws_allowed_origins=parse_origins(os.environ.get("FUSEBOX_API_WS_ALLOWED_ORIGINS", "")),
+            ws_max_connections_per_admin=env_int("FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN", 20),
+            ws_max_connections=env_int("FUSEBOX_API_WS_MAX_CONNECTIONS", 10_000),
             breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
             breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
         )
 
+    @property
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(self.jwt_secret, self.jwt_issuer, self.jwt_audience, self.jwt_max_lifetime_s)
+
+    @property
+    def schema(self) -> str:
+        """This deployment's PostgreSQL schema."""
+        return resolve_schema(self.db_schema, self.topic_prefix)
+
     def with_(self, **changes) -> "ApiSettings":
         return replace(self, **changes)
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """`https://ops.example.com, http://127.0.0.1:5173` → normalised origins (lower case, no trailing slash)."""
+    return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())

@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from fusebox.api.dependency_guard import DependencyBreaker
 from fusebox.core import codec
+from fusebox.storage.schema import scoped_conninfo
 
 T = TypeVar("T")
 POSTGRES_FAILURES: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError,
@@ -20,8 +21,8 @@ def jsonb(value) -> Jsonb:
     return Jsonb(value, dumps=lambda v: codec.dumps(v).decode("utf-8"))
 
 
-def open_pool(database_url: str, timeout_s: float) -> AsyncConnectionPool:
-    return AsyncConnectionPool(database_url, min_size=1, max_size=10, timeout=timeout_s, open=False,
+def open_pool(database_url: str, schema: str, timeout_s: float) -> AsyncConnectionPool:
+    return AsyncConnectionPool(scoped_conninfo(database_url, schema), min_size=1, max_size=10, timeout=timeout_s, open=False,
                                kwargs={"connect_timeout": max(1, int(timeout_s))}, name="fusebox-api")
 
 

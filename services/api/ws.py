@@ -24,6 +24,7 @@ logger = logging.getLogger("fusebox.api.ws")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TOO_SLOW = 4008
 CLOSE_HEARTBEAT_MISSED = 4009
 MAX_SESSIONS = 100_000
@@ -232,7 +233,12 @@ class WsHub:
             self._sessions.popitem(last=False)
 
     def receive(self, client: WsClient, text: str) -> None:
-        """A client's message: `ping` is answered with `pong` at once; `pong` completes a heartbeat."""
+        """A client's message: `ping` is answered with `pong`; `pong` completes a heartbeat; anything else is ignored.
+
+        A timestamp must be a number: it is echoed, and an arbitrary JSON value there (one nested deeper than the
+        encoder writes, say) would fail to encode. The echo goes through the client's bounded queue like every other
+        message, so a client that floods pings without reading is dropped as too slow.
+        """
         try:
             message = codec.loads(text)
         except codec.DecodeError:
@@ -240,9 +246,12 @@ class WsHub:
         if not isinstance(message, dict):
             return
         kind, timestamp = message.get("type"), message.get("timestamp")
+        if not _is_number(timestamp):
+            return
         if kind == "ping":
-            client.push([codec.dumps({"type": "pong", "timestamp": timestamp})], force=True)
-        elif kind == "pong" and isinstance(timestamp, int) and not isinstance(timestamp, bool):
+            if not client.push([codec.dumps({"type": "pong", "timestamp": timestamp})]):
+                self.drop(client, CLOSE_TOO_SLOW, "client too slow", reason="slow")
+        elif kind == "pong" and isinstance(timestamp, int):
             sent_at = client.pings_sent.pop(timestamp, None)
             if sent_at is not None:
                 rtt = time.monotonic() - sent_at
@@ -271,6 +280,10 @@ class WsHub:
                 writers.append(client.writer)
         if writers:
             await asyncio.wait(writers, timeout=timeout_s)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _circuit_state(state: dict | None) -> str | None:

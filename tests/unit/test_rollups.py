@@ -150,6 +150,34 @@ def test_a_format_1_record_loads_with_no_open_rollups():
     assert rollups.pending(breaker.state_from_record(record).rollups) == []
 
 
+def test_a_stored_minute_whose_latency_sum_overflowed_restores_with_the_sum_its_sketch_gives():
+    # Given a minute whose latency sum overflowed to infinity before latencyMs was bounded, stored as null
+    state, _ = run([at("success", 1_000, 10.0), at("success", 2_000, 1e308), at("failure", 3_000, 1e308)])
+    record = loads(dumps(breaker.state_to_record(state)))
+    assert record["rollups"]["open"][0][6] is None
+    # When the state is restored and folds on, past the minute's close
+    restored = breaker.state_from_record(record)
+    restored, _ = run([at("success", 4_000, 5.0)], restored)
+    _, emitted = run([tick(M0 + MINUTE + rollups.LATENESS_MS - T0)], restored)
+    # Then the row carries a finite sum: the sketch's estimate, each latency at most the contract's bound
+    (row,) = rollups_of(emitted)
+    assert row["requestCount"] == 4
+    expected = 10.0 + 2 * rollups.LATENCY_MAX_MS + 5.0
+    assert math.isfinite(row["latencySumMs"])
+    assert abs(row["latencySumMs"] - expected) <= rollups.ALPHA * expected
+    assert loads(dumps(row))["latencySumMs"] == row["latencySumMs"]
+
+
+@pytest.mark.parametrize("stored", [None, "NaN", float("inf"), float("-inf"), float("nan")])
+def test_a_stored_latency_sum_that_is_not_a_finite_number_is_rebuilt_from_the_sketch(stored):
+    state, _ = run([at("success", 1_000, 10.0), at("success", 2_000, 20.0)])
+    record = breaker.state_to_record(state)
+    record["rollups"]["open"][0][6] = stored
+    restored = breaker.state_from_record(record)
+    ((_, bucket),) = rollups.pending(restored.rollups)
+    assert bucket[rollups.LATENCY_SUM] == pytest.approx(30.0, rel=rollups.ALPHA)
+
+
 # --- properties over random logs -------------------------------------------------------------
 
 @st.composite

@@ -5,6 +5,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from fusebox.core import rules
+from fusebox.core.admission import DEAD_LETTER_REASONS
 from fusebox.core.schemas import SCHEMA_DIR, all_schemas, file_by_title, load_schema, schema_errors
 from fusebox.core.topics import ALL_TOPICS
 
@@ -17,7 +18,7 @@ def test_the_schema_folder_has_one_schema_per_contract_type():
         "CallOutcome", "BreakerCommand", "CommandResult", "ServiceState", "HealthHistoryEntry",
         "OperationMetrics", "HeartbeatMessage", "ServiceUpdateMessage", "ConnectionStatusMessage",
         "ConfigUpdateRequest", "ConfigUpdateResponse", "ResetRequest", "ResetResponse", "ErrorEnvelope",
-        "DeadLetter"}
+        "DeadLetter", "MetricsSeries", "AuditEntry"}
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
@@ -46,7 +47,7 @@ def test_the_error_envelope_lists_every_stable_code():
     codes = load_schema("ErrorEnvelope")["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == ["UNAUTHORIZED", "FORBIDDEN", "MALFORMED_JSON", "VALIDATION_FAILED", "UNKNOWN_SERVICE",
                      "RATE_LIMITED", "DEPENDENCY_UNAVAILABLE", "PAYLOAD_TOO_LARGE", "NOT_FOUND",
-                     "METHOD_NOT_ALLOWED", "INTERNAL"]
+                     "METHOD_NOT_ALLOWED", "INTERNAL", "TOO_MANY_CONNECTIONS", "UPGRADE_REQUIRED"]
 
 
 def test_the_config_request_schema_has_the_ranges_the_code_enforces():
@@ -54,6 +55,20 @@ def test_the_config_request_schema_has_the_ranges_the_code_enforces():
     for name, (low, high) in rules.CONFIG_RANGES.items():
         assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high)
     assert load_schema("ConfigUpdateRequest")["required"] == list(rules.CONFIG_REQUIRED)
+
+
+def test_the_outcome_schema_bounds_latency_as_the_code_does():
+    latency = load_schema("CallOutcome")["properties"]["latencyMs"]
+    assert (latency["minimum"], latency["maximum"]) == (0, rules.LATENCY_MAX_MS)
+
+
+def test_the_dead_letter_schema_and_the_docs_list_every_reason_code_the_aggregator_gives():
+    codes = load_schema("DeadLetter")["properties"]["fusebox.error.code"]["enum"]
+    assert codes == list(DEAD_LETTER_REASONS)
+    semantics = (SCHEMA_DIR.parent / "docs" / "breaker-semantics.md").read_text(encoding="utf-8")
+    table = semantics.split("| `fusebox.error.code` | when |", 1)[1].split("\n\n", 1)[0]
+    listed = [line.split("|")[1].strip(" `") for line in table.splitlines() if line.startswith("| `")]
+    assert listed == codes
 
 
 def test_a_schema_with_a_wrong_value_reports_where():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 import uuid
@@ -45,6 +46,15 @@ async def test_make_demo_shows_traffic_and_a_breaker_that_opens_and_recovers(sta
         # It prints where to look: the API, a token, a curl and a WebSocket command
         assert f"http://127.0.0.1:{api_port}/api/admin/circuit-breaker/status" in started.stdout
         assert "curl -s -H \"Authorization: Bearer " in started.stdout and "fusebox.sdk.watch" in started.stdout
+        # and the dashboard link, its admin token in the fragment (which a browser never sends)
+        link = re.search(rf"http://127\.0\.0\.1:{api_port}/dashboard/#token=([A-Za-z0-9._-]+)", started.stdout)
+        assert link, started.stdout
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link.group(0).split("#")[0]) as response:
+                assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
+            async with http.get(f"http://127.0.0.1:{api_port}/api/admin/circuit-breaker/status",
+                                headers={"Authorization": f"Bearer {link.group(1)}"}) as response:
+                assert response.status == 200
 
         # When we watch /status
         token = mint_token(SECRET, "demo-test")

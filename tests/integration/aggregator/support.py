@@ -22,7 +22,7 @@ class Worker:
     """One `fusebox aggregator` process with its output in a log file."""
 
     def __init__(self, stack: Stack, prefix: str, database_url: str, workdir: Path, app_id: str | None = None,
-                 **env: str) -> None:
+                 command_prefix: tuple[str, ...] = (), **env: str) -> None:
         self.log_path = workdir / f"aggregator-{uuid.uuid4().hex[:6]}.log"
         self.port = free_port()
         data_dir = workdir / f"data-{uuid.uuid4().hex[:6]}"
@@ -35,12 +35,14 @@ class Worker:
             FUSEBOX_TICK_INTERVAL_MS="200",
             **env,
         )
+        self.command_prefix = command_prefix  # e.g. ("ip", "netns", "exec", name): run it elsewhere
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Worker":
         log = open(self.log_path, "ab")
         loglevel = os.environ.get("FUSEBOX_TEST_WORKER_LOGLEVEL", "warn")
-        self.process = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", loglevel],
+        self.process = subprocess.Popen([*self.command_prefix, sys.executable, "-m", "fusebox.cli", "aggregator",
+                                         "--loglevel", loglevel],
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         return self
@@ -108,11 +110,13 @@ class Producer:
     async def commands(self, commands: Iterable[dict]) -> int:
         return await self.raw("breaker-commands", ((c["service"], dumps(c)) for c in commands))
 
-    async def raw(self, suffix: str, pairs: Iterable[tuple[str, bytes]]) -> int:
+    async def raw(self, suffix: str, pairs: Iterable[tuple[str | bytes | None, bytes | None]]) -> int:
+        """Records as given (a key may be bytes or missing, a value missing: a tombstone)."""
         topic = self.prefix + suffix
         futures = []
         for key, value in pairs:
-            futures.append(await self._producer.send(topic, key=key.encode(), value=value))
+            futures.append(await self._producer.send(topic, key=key.encode() if isinstance(key, str) else key,
+                                                     value=value))
             if len(futures) >= 20000:
                 await asyncio.gather(*futures)
                 futures.clear()

@@ -15,6 +15,9 @@ from fusebox.core.codec import loads
 from .support import Producer, Worker, command, latest_states, outcome, read_topic, wait_for
 
 FLAPPY = ["flappy-a", "flappy-b", "flappy-c"]
+# These runs stamp events ten minutes ahead of the wall clock, so that no tick interferes; their
+# workers (and replays, which share the workers' environment) allow an hour of clock skew.
+AHEAD = {"FUSEBOX_MAX_CLOCK_SKEW_MS": str(3_600_000)}
 
 
 async def drive_incidents(producer: Producer, services: list[str], rounds: int, start_ms: int) -> int:
@@ -59,7 +62,7 @@ async def configure(stack: Stack, producer: Producer, services: list[str], at: i
 async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, topics: str, database_url: str,
                                                                  tmp_path: Path) -> None:
     # Given a run with openings and recoveries, config updates and a reset
-    worker = Worker(stack, topics, database_url, tmp_path).start()
+    worker = Worker(stack, topics, database_url, tmp_path, **AHEAD).start()
     try:
         start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere
         async with Producer(stack, topics) as producer:
@@ -89,7 +92,7 @@ async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, t
 async def test_replay_reports_a_mismatch_when_history_was_lost_and_rebuilds_it(
         stack: Stack, topics: str, database_url: str, tmp_path: Path) -> None:
     # Given a run with history, then rows lost from PostgreSQL
-    worker = Worker(stack, topics, database_url, tmp_path).start()
+    worker = Worker(stack, topics, database_url, tmp_path, **AHEAD).start()
     try:
         start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere
         async with Producer(stack, topics) as producer:
@@ -113,7 +116,7 @@ async def test_replay_reports_a_mismatch_when_history_was_lost_and_rebuilds_it(
 
 async def test_history_flowing_through_a_postgresql_outage_is_neither_lost_nor_duplicated(
         stack: Stack, topics: str, database_url: str, tmp_path: Path) -> None:
-    worker = Worker(stack, topics, database_url, tmp_path).start()
+    worker = Worker(stack, topics, database_url, tmp_path, **AHEAD).start()
     try:
         start = int(time.time() * 1000) + 600_000
         async with Producer(stack, topics) as producer:

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fusebox.api import keys
+from fusebox.api.access_log import ACCESS_LOGGER, AccessLog
 from fusebox.api.app import init_app
 from fusebox.api.settings import ApiSettings
 from fusebox.auth import mint_token
@@ -32,6 +33,17 @@ def admin_token(sub: str = "alice", roles=("admin",), ttl_s: int = 600, secret: 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def ws_protocols(token: str | None) -> tuple[str, ...]:
+    """The subprotocols a browser offers: `fusebox.v1`, and the token as `bearer.<jwt>`."""
+    return ("fusebox.v1",) if token is None else ("fusebox.v1", f"bearer.{token}")
+
+
+def open_ws(http: aiohttp.ClientSession, url: str, token: str | None = None, **options):
+    """`http.ws_connect` as the dashboard connects: credentials in the subprotocols, never in the URL."""
+    return http.ws_connect(url, protocols=ws_protocols(token if token is not None else admin_token("alice")),
+                           **options)
 
 
 def iso_now() -> str:
@@ -99,7 +111,7 @@ async def running_gateway(settings: ApiSettings, **init_options) -> AsyncIterato
     """A gateway served on a free port, yielded once its views of Kafka are ready."""
     app = init_app(settings, **init_options)
     server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(access_log=ACCESS_LOGGER, access_log_class=AccessLog)
     gateway = Gateway(app, server)
     try:
         await wait_for(lambda: app[keys.VIEW].caught_up.is_set() and app[keys.COMMAND_BUS].results_ready.is_set(),

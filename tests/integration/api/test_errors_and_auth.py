@@ -7,8 +7,9 @@ import psycopg
 import pytest
 
 from fusebox.api.ws import CLOSE_POLICY_VIOLATION
+from fusebox.core import codec
 from tests.integration.api.support import (BASE, SECRET, admin_token, bearer, gateway_settings, new_service_name,
-                                           running_gateway, service_state, wait_for)
+                                           running_gateway, service_state, wait_for, ws_protocols)
 
 AUTH = bearer(admin_token("alice"))
 ENDPOINTS = [("GET", f"{BASE}/status"), ("GET", f"{BASE}/svc"), ("PUT", f"{BASE}/svc/config"),
@@ -45,10 +46,13 @@ async def test_every_endpoint_refuses_bad_tokens_with_401_and_non_admins_with_40
 
 async def test_the_websocket_refuses_bad_tokens_and_non_admins_with_policy_violation(gateway, http):
     for name, token in {**BAD_TOKENS, "non-admin": admin_token(roles=["viewer"])}.items():
-        url = gateway.ws_url + (f"?access_token={token}" if token else "")
-        async with http.ws_connect(url) as ws:
+        async with http.ws_connect(gateway.ws_url, protocols=ws_protocols(token)) as ws:
+            # The browser needs its offered protocol selected to see the refusal at all
+            assert ws.protocol == "fusebox.v1", name
             message = await ws.receive(timeout=5)
             assert message.type == aiohttp.WSMsgType.TEXT, name
+            expected = "FORBIDDEN" if name == "non-admin" else "UNAUTHORIZED"
+            assert_envelope(codec.loads(message.data), expected)
             assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
             assert ws.close_code == CLOSE_POLICY_VIOLATION, name
 
@@ -80,7 +84,8 @@ async def test_body_errors_have_codes_statuses_and_field_details(gateway, http, 
         outcomes = conn.execute("SELECT outcome, error_code FROM admin_audit_log WHERE service_name = 'svc-a'"
                                 " ORDER BY id").fetchall()
     assert outcomes[0] == ("refused", "MALFORMED_JSON")
-    assert [o for o in outcomes[1:]] == [("refused", "VALIDATION_FAILED")] * len(cases)
+    assert [o for o in outcomes[1:-1]] == [("refused", "VALIDATION_FAILED")] * len(cases)
+    assert outcomes[-1] == ("refused", "PAYLOAD_TOO_LARGE")
 
 
 async def test_reset_validation_and_unknown_service(gateway, http, database_url):

@@ -6,7 +6,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -14,31 +13,21 @@ from schemathesis.checks import positive_data_acceptance
 
 from fusebox.api.openapi import load_openapi
 from fusebox.kafka_admin import ensure_topics
-from fusebox.storage.migrations import apply_migrations
+from fusebox.storage.schema import schema_for_prefix
+from tests.harness import drop_database, fresh_database
 from tests.integration.api.support import Topics, admin_token, gateway_settings, running_gateway, service_state
 
 schema = schemathesis.openapi.from_dict(load_openapi())
-UNREACHABLE_SERVICE_NAMES = ("status", ".", "..")
+UNREACHABLE_SERVICE_NAMES = (".", "..")
+FLEET_ROUTES = ("status", "metrics")
 AUTH = {"Authorization": f"Bearer {admin_token('fuzzer')}"}
-
-
-class FixedMetricsReader:
-    """Stands in for the metric rollups, which are not part of the gateway."""
-
-    async def read(self, service: str, timeframe: str) -> dict:
-        return {"requestCount": 3, "successCount": 2, "failureCount": 1, "avgResponseTime": 5.0,
-                "p95ResponseTime": 9.0, "p99ResponseTime": 9.5}
 
 
 @pytest.fixture(scope="module")
 def fuzz_base_url(stack) -> Iterator[str]:
     """A gateway with a few services, on its own loop in a thread, for the synchronous fuzzer to call."""
     prefix = f"fz{uuid.uuid4().hex[:8]}."
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-    apply_migrations(database_url)
+    database_url = fresh_database(stack.database_url, schema_for_prefix(prefix))
     api_settings = gateway_settings(stack, prefix, database_url, command_timeout_ms=100, rate_limit_burst=100_000)
     ready, stop, base_url = threading.Event(), None, []
 
@@ -50,7 +39,7 @@ def fuzz_base_url(stack) -> Iterator[str]:
         await producer.start()
         await producer.publish_states([service_state(s) for s in ("payments-api", "a", "search:v2")])
         await producer.stop()
-        async with running_gateway(api_settings, metrics_reader=FixedMetricsReader()) as gateway:
+        async with running_gateway(api_settings) as gateway:
             base_url.append(gateway.url)
             ready.set()
             await stop.wait()
@@ -64,8 +53,7 @@ def fuzz_base_url(stack) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-        with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(stack.database_url, database_url)
 
 
 @schema.parametrize()
@@ -73,8 +61,11 @@ def fuzz_base_url(stack) -> Iterator[str]:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
 def test_the_api_never_fails_and_always_answers_as_documented(case, fuzz_base_url):
-    if (case.path_parameters or {}).get("service") in UNREACHABLE_SERVICE_NAMES:
-        return  # these path segments name other routes or are normalised away by every HTTP client
+    service = (case.path_parameters or {}).get("service")
+    if service in UNREACHABLE_SERVICE_NAMES:
+        return  # these path segments are normalised away by every HTTP client
+    if case.path == "/api/admin/circuit-breaker/{service}" and service in FLEET_ROUTES:
+        return  # GET …/status and …/metrics are the fleet's (the document says so); those services are at …/state
     # JSON Schema counts 5.0 as an integer; schemas/README.md says integers only, so the gateway refuses 5.0 with
     # VALIDATION_FAILED. Accepting valid-looking data is therefore not required of it; rejecting bad data is.
     case.call_and_validate(base_url=fuzz_base_url, headers=AUTH, excluded_checks=[positive_data_acceptance])

@@ -10,22 +10,22 @@ import aiohttp
 from fusebox.api import keys
 from fusebox.api.ws import CLOSE_GOING_AWAY, CLOSE_HEARTBEAT_MISSED
 from fusebox.core import codec
-from tests.integration.api.support import (admin_token, gateway_settings, running_gateway, service_state,
-                                           wait_for, ws_messages)
+from tests.integration.api.support import (admin_token, gateway_settings, open_ws, running_gateway,
+                                           service_state, wait_for, ws_messages)
 
 TOKEN = admin_token("alice")
 
 
 def ws_url(gateway, **params) -> str:
-    query = "&".join(f"{k}={v}" for k, v in {"access_token": TOKEN, **params}.items())
-    return f"{gateway.ws_url}?{query}"
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{gateway.ws_url}?{query}" if query else gateway.ws_url
 
 
 async def test_connect_sends_status_then_a_snapshot_of_every_service(kafka_topics, gateway, http):
     await kafka_topics.publish_states([service_state(f"snap-{i}") for i in range(3)])
     await wait_for(lambda: len(gateway.view) == 3, what="three states")
     await wait_for(lambda: gateway.app[keys.HUB].seq >= 3, what="the hub to flush")
-    async with http.ws_connect(ws_url(gateway, reconnectAttempts=2),
+    async with open_ws(http, ws_url(gateway, reconnectAttempts=2),
                                headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
         status, *snapshot = await ws_messages(ws, 4)
     assert status["type"] == "connection:status" and status["status"] == "connected"
@@ -41,7 +41,7 @@ async def test_changes_are_coalesced_per_service_and_circuit_changes_flush_at_on
                                                                                    kafka_topics, http):
     settings = gateway_settings(stack, topics, database_url, ws_batch_ms=1000)
     async with running_gateway(settings) as gateway:
-        async with http.ws_connect(ws_url(gateway)) as ws:
+        async with open_ws(http, ws_url(gateway)) as ws:
             await ws_messages(ws, 1)
             # Given ten quick changes of one service's counters, all with the circuit closed
             await kafka_topics.publish_states([service_state("busy", version=v, operations={"total": v})
@@ -67,7 +67,7 @@ async def test_changes_are_coalesced_per_service_and_circuit_changes_flush_at_on
 async def test_heartbeat_pings_on_schedule_pong_echo_and_dead_clients_closed(stack, topics, database_url, http):
     settings = gateway_settings(stack, topics, database_url, heartbeat_ms=300, heartbeat_misses=2)
     async with running_gateway(settings) as gateway:
-        async with http.ws_connect(ws_url(gateway), autoping=True) as ws:
+        async with open_ws(http, ws_url(gateway), autoping=True) as ws:
             await ws_messages(ws, 1)
             # A client ping is answered at once with a pong echoing its timestamp
             await ws.send_str(codec.dumps({"type": "ping", "timestamp": 12345}).decode())
@@ -84,7 +84,7 @@ async def test_heartbeat_pings_on_schedule_pong_echo_and_dead_clients_closed(sta
             assert all(0.2 < gap < 0.6 for gap in gaps), gaps
             await wait_for(lambda: gateway.metrics.ws_pong_rtt._sum.get() > 0, what="a recorded round trip")
         # A client that never answers is closed after the allowed misses
-        async with http.ws_connect(ws_url(gateway)) as silent:
+        async with open_ws(http, ws_url(gateway)) as silent:
             started = time.monotonic()
             while True:
                 message = await silent.receive(timeout=5)
@@ -95,7 +95,7 @@ async def test_heartbeat_pings_on_schedule_pong_echo_and_dead_clients_closed(sta
 
 
 async def test_resume_by_session_and_last_seq_replays_what_was_missed(kafka_topics, gateway, http):
-    async with http.ws_connect(ws_url(gateway)) as ws:
+    async with open_ws(http, ws_url(gateway)) as ws:
         status = (await ws_messages(ws, 1))[0]
         await kafka_topics.publish_state(service_state("r1", version=1))
         first = (await ws_messages(ws, 1))[0]
@@ -107,7 +107,7 @@ async def test_resume_by_session_and_last_seq_replays_what_was_missed(kafka_topi
     await asyncio.sleep(0)
     hub = gateway.app[keys.HUB]
     await wait_for(lambda: hub.seq >= last_seq + 2, what="the hub to flush them")
-    async with http.ws_connect(ws_url(gateway, sessionId=session, lastSeq=last_seq, reconnectAttempts=1)) as ws:
+    async with open_ws(http, ws_url(gateway, sessionId=session, lastSeq=last_seq, reconnectAttempts=1)) as ws:
         status = (await ws_messages(ws, 1))[0]
         assert status["resumed"] is True and status["sessionId"] == session and status["reconnectAttempts"] == 1
         replayed = await ws_messages(ws, status["replayed"])
@@ -115,7 +115,7 @@ async def test_resume_by_session_and_last_seq_replays_what_was_missed(kafka_topi
         [("r2", 1), ("r1", 2)], [("r1", 2), ("r2", 1)])
     assert all(m["seq"] > last_seq for m in replayed)
     # An unknown session gets a fresh snapshot instead
-    async with http.ws_connect(ws_url(gateway, sessionId="nope", lastSeq=1)) as ws:
+    async with open_ws(http, ws_url(gateway, sessionId="nope", lastSeq=1)) as ws:
         status = (await ws_messages(ws, 1))[0]
         assert status["resumed"] is False and status["snapshotSize"] == 2 and status["sessionId"] != "nope"
 
@@ -125,7 +125,8 @@ def _raw_ws_client(host: str, port: int) -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, port))
-    sock.sendall((f"GET /api/admin/ws?access_token={TOKEN} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+    sock.sendall((f"GET /api/admin/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Sec-WebSocket-Protocol: fusebox.v1, bearer.{TOKEN}\r\n"
                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     return sock
@@ -138,7 +139,7 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_up(stack, topics, da
         dropped = gateway.metrics.ws_dropped_clients.labels(reason="slow")
         slow = _raw_ws_client(gateway.server.host, gateway.server.port)
         try:
-            async with http.ws_connect(ws_url(gateway)) as fast:
+            async with open_ws(http, ws_url(gateway)) as fast:
                 await ws_messages(fast, 1)
                 await wait_for(lambda: len(hub.clients) == 2, what="both clients")
                 # Megabyte after megabyte of changes: the fast client reads them all, the slow one reads nothing
@@ -167,7 +168,7 @@ async def _read_until_closed(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:
 
 async def test_graceful_shutdown_says_disconnected_before_closing(api_settings, http):
     async with running_gateway(api_settings) as gateway:
-        ws = await http.ws_connect(ws_url(gateway))
+        ws = await open_ws(http, ws_url(gateway))
         await ws_messages(ws, 1)
         reader = asyncio.create_task(_read_until_closed(ws))
     # The gateway has shut down: the client got the goodbye, then a going-away close

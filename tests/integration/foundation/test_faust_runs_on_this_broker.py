@@ -11,12 +11,17 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.harness import Stack
+from tests.harness import Stack, free_port
 
 APP = Path(__file__).with_name("faust_probe_app.py")
 
 
 async def test_a_faust_table_changelog_records_the_counts(stack: Stack, tmp_path: Path) -> None:
+    await run_probe(stack, tmp_path)
+
+
+async def run_probe(stack: Stack, tmp_path: Path) -> None:
+    """A minimal Faust app counts keyed words into a table; its changelog on the broker ends with the counts."""
     # Given a source topic and a minimal Faust app consuming it
     app_id = f"probe-{uuid.uuid4().hex[:8]}"
     topic = f"{app_id}.words"
@@ -26,8 +31,9 @@ async def test_a_faust_table_changelog_records_the_counts(stack: Stack, tmp_path
     env = stack.env(PROBE_APP_ID=app_id, PROBE_BOOTSTRAP=stack.kafka_bootstrap, PROBE_TOPIC=topic,
                     PYTHONPATH=str(APP.parent))
     worker = subprocess.Popen(
+        # `faust worker` serves its web views whatever the app says: on a free loopback port, not 0.0.0.0:6066
         [sys.executable, "-m", "faust", "-A", "faust_probe_app", "--datadir", str(tmp_path),
-         "worker", "-l", "warn"],
+         "worker", "-l", "warn", "--web-bind", "127.0.0.1", "--web-port", str(free_port())],
         env=env, cwd=str(APP.parent), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     changelog = f"{app_id}-counts-changelog"

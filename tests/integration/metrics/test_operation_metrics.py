@@ -128,7 +128,7 @@ async def test_each_window_counts_exactly_the_events_inside_it_over_35_days(
     assert _corrections(database_url) > 0  # the late calls were counted as corrections (closed or pending)
 
     # And a second aggregator folding the same topics into a new database writes identical rows
-    replay_db = _fresh_database(stack)
+    replay_db = _fresh_database(stack, topics)
     replayer = Worker(stack, topics, replay_db, tmp_path, app_id=f"{topics}replay").start()
     try:
         await wait_for(lambda: _stored(replay_db, len(events)), 120, "the replay's rollups", worker=replayer)
@@ -153,19 +153,11 @@ async def _same_rows(a: str, b: str) -> bool:
     return rollup_rows(a) == rollup_rows(b)
 
 
-def _fresh_database(stack: Stack) -> str:
-    import uuid
+def _fresh_database(stack: Stack, prefix: str) -> str:
+    from fusebox.storage.schema import schema_for_prefix
+    from tests.harness import fresh_database
 
-    import psycopg
-
-    from fusebox.storage.migrations import apply_migrations
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = stack.database_url.rsplit("/", 1)[0] + "/" + name
-    apply_migrations(url)
-    return url
+    return fresh_database(stack.database_url, schema_for_prefix(prefix))
 
 
 async def test_an_invalid_timeframe_is_a_400_and_an_unknown_service_a_404(
