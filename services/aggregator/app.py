@@ -39,7 +39,7 @@ from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.commands import TICK, breaker_command
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
-                                 COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
+                                 BREAKER_TRANSITIONS, COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
 from fusebox.aggregator import metrics
 from fusebox.aggregator.dead_letters import dead_letter_record, header_only_record
 from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
@@ -189,7 +189,7 @@ class Aggregator:
         prefix = settings.shared.topic_prefix
         self.names = names = {spec.suffix: spec.name(prefix) for spec in
                               (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
-                               COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)}
+                               COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS, BREAKER_TRANSITIONS)}
         self.suffix_of = {name: suffix for suffix, name in self.names.items()}
         self.app = AggregatorApp(
             settings.app_id,

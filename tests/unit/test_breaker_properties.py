@@ -151,6 +151,7 @@ def test_every_emitted_object_and_every_state_validates_against_its_schema(bodie
         assert schema_errors("ServiceState", breaker.to_service_state(state)) == []
         for topic, value in out:
             title = {"health-history": "HealthHistoryEntry", "command-results": "CommandResult",
+                     "breaker-transitions": "BreakerTransition",
                      "metric-rollups": "MetricRollup"}[topic]
             assert schema_errors(title, value) == [], value
 
