@@ -443,3 +443,16 @@ def test_the_defaults_are_resilience4j_defaults():
     state, _ = run([rules(failureRateThreshold=50)])
     assert (state.window["type"], state.window["size"]) == ("count", 100)
     assert trip.minimum_calls(state, state.window) == 100
+
+
+def test_the_api_answers_a_bad_rule_with_validation_failed_naming_each_field():
+    from fusebox.api.errors import ApiError
+    from fusebox.api.validation import validate_config_update
+
+    with pytest.raises(ApiError) as refused:
+        validate_config_update({**SEED, "failureRateThreshold": 0, "slidingWindowType": "time",
+                                "slidingWindowSize": 7200})
+    assert (refused.value.status, refused.value.code) == (400, "VALIDATION_FAILED")
+    assert refused.value.details == [
+        {"field": "failureRateThreshold", "issue": "must be between 1 and 100"},
+        {"field": "slidingWindowSize", "issue": "must be between 1 and 3600"}]
