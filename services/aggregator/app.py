@@ -225,6 +225,7 @@ class Aggregator:
         self.sink = PostgresSink(settings.shared.database_url, settings.shared.db_schema)
         self.sink_feed = SinkFeed(settings.shared.kafka_bootstrap, f"{settings.app_id}-sinks", {
             names[HEALTH_HISTORY.suffix]: self.sink.write_history,
+            names[BREAKER_TRANSITIONS.suffix]: self.sink.write_transitions,
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
             names[METRIC_ROLLUPS.suffix]: lambda values: self.sink.write_rollups([loads(v) for v in values]),
         }, batch=settings.sink_batch)
