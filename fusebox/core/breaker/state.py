@@ -8,11 +8,11 @@ batch, and a loop over `setattr` there costs the fold a measurable share of its 
 """
 from __future__ import annotations
 
-from copy import deepcopy
 from typing import Any
 
 from fusebox.core import rollups as _rollups
 from fusebox.core.rollups import RollupState
+from fusebox.core.breaker.window import copy_window
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 HEALTHY, DEGRADED, FAILED = "healthy", "degraded", "failed"
@@ -122,7 +122,7 @@ def _copy_lines(skip: tuple[str, ...]) -> list[str]:
         if field in skip:
             continue
         if default is _WINDOW:
-            lines.append(f"c.{field} = None if s.{field} is None else _deepcopy(s.{field})")
+            lines.append(f"c.{field} = None if s.{field} is None else _copy_window(s.{field})")
         elif default is _NEW_DICT or default is _NEW_LIST:
             lines.append(f"c.{field} = s.{field}.copy()")
         else:
@@ -131,7 +131,7 @@ def _copy_lines(skip: tuple[str, ...]) -> list[str]:
 
 
 _GLOBALS = {"_new": object.__new__, "BreakerState": BreakerState, "RollupState": RollupState,
-            "_deepcopy": deepcopy}
+            "_copy_window": copy_window}
 
 
 def _new_value(default: Any) -> str:
@@ -178,7 +178,7 @@ def state_to_record(state: BreakerState) -> dict[str, Any]:
     """The whole state as JSON-safe values, for the aggregator's table."""
     record: dict[str, Any] = {name: getattr(state, name) for name in FIELDS}
     record["offsets"] = dict(state.offsets)
-    record["window"] = deepcopy(state.window)
+    record["window"] = None if state.window is None else copy_window(state.window)
     record["recent_errors"] = list(state.recent_errors)
     record["failing_instances"] = list(state.failing_instances)
     record["rollups"] = _rollups.to_record(state.rollups)

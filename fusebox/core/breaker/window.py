@@ -15,7 +15,6 @@ are counted by name; the calls of any further ones are counted under OTHER_INSTA
 """
 from __future__ import annotations
 
-import copy
 from bisect import insort
 from typing import Any
 
@@ -41,8 +40,17 @@ def new_window(kind: str, size: int) -> Window:
     return window
 
 
-def copy_window(window: Window | None) -> Window | None:
-    return None if window is None else copy.deepcopy(window)
+def copy_window(window: Window) -> Window:
+    """A copy a fold may change. Ring entries are replaced, never changed, so the ring is copied
+    shallow; the counts that are changed in place (per instance, per bucket) are copied."""
+    copied = dict(window)
+    copied["instances"] = {key: counts[:] for key, counts in window["instances"].items()}
+    if "ring" in window:
+        copied["ring"] = window["ring"][:]
+    else:
+        copied["buckets"] = [[b[0], b[1], b[2], b[3], b[4], {key: counts[:] for key, counts in b[5].items()}]
+                             for b in window["buckets"]]
+    return copied
 
 
 def code_of(outcome: str, latency_ms: float, slow_call_duration_ms: int | None) -> int:
@@ -156,7 +164,7 @@ def as_of(window: Window, now: int | None) -> Window:
         return window
     if window["buckets"][0][0] > now // 1000 - window["size"]:
         return window
-    seen = copy.deepcopy(window)
+    seen = copy_window(window)
     expire(seen, now // 1000)
     return seen
 
