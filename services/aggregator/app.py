@@ -1,12 +1,13 @@
 """The aggregator's Faust app: the one place that wires topics, the state table, the fold, sinks and timers.
 
     call-outcomes ─┐                          ┌─► breaker-states (one ServiceState per service per batch)
-                   ├─► intake ─► fold (batch) ─┼─► command-results, health-history
+                   ├─► intake ─► fold (batch) ─┼─► command-results, health-history, breaker-transitions
  breaker-commands ─┘                  │        └─► call-outcomes.dlq (refused records, cut to fit: dead_letters.py)
                                       └─► table "breakers" (changelog-backed; holds per-source offsets)
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
    metric-rollups (closed minutes) ─► rollup sink ─► metric_rollups (minute, hour, day rows)
+   breaker-transitions ─► transition sink ─► circuit_breaker_transitions
      (the sinks read through a consumer group of their own: sink_feed.py)
    timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
