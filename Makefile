@@ -43,12 +43,10 @@ test-integration: setup
 bench: setup
 	$(PY) -m bench
 
-# What the browser downloads for the dashboard, each file gzipped as a server would send it.
+# What the browser downloads for the dashboard: each file fetched from the dashboard's routes as a browser
+# that accepts gzip gets it (bytes on the wire, bytes decoded, Content-Encoding).
 dashboard-size: setup
-	@cd services/api/dashboard && total=0 && raw=0 && for f in index.html favicon.svg css/*.css vendor/uPlot.min.css js/*.js js/views/*.js vendor/uPlot.esm.js; do \
-	  n=$$(gzip -9c "$$f" | wc -c); total=$$((total + n)); raw=$$((raw + $$(wc -c < "$$f"))); \
-	  printf '%7d  %s\n' "$$n" "$$f"; done; \
-	  printf '%7d  total gzipped, %d bytes uncompressed (uPlot.esm.js is loaded on a service page only)\n' "$$total" "$$raw"
+	@$(PY) -m fusebox.api.dashboard_files --size
 
 # The chaos scenarios at full size (make test runs them short); figures in docs/reliability.md.
 chaos: setup

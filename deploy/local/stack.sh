@@ -92,6 +92,8 @@ setup_dashboard() {
   fi
   mkdir -p "$vendor"
   cp -p "$ROOT/node_modules/uplot/dist/uPlot.esm.js" "$ROOT/node_modules/uplot/dist/uPlot.min.css" "$vendor/"
+  # gzip siblings (git-ignored) that the API sends to browsers accepting gzip
+  "$VENV/bin/python" -m fusebox.api.dashboard_files >/dev/null || die "gzipping the dashboard failed"
 }
 
 cmd_setup() {

@@ -33,16 +33,15 @@ DEAD_LETTER_REASONS: dict[str, str] = {
 
 DEFAULT_MAX_CLOCK_SKEW_MS = 300_000
 
-# Service names already validated by this process: the hot path skips their regular expression.
-# A cache of verdicts on names, so admission stays a function of the record.
-_known_services: set[str] = set()
 
+def admit_outcome(key: bytes | None, value: bytes | None, arrival_ms: int | None, max_skew_ms: int,
+                  known_services: set[str] | None = None) -> dict:
+    """The CallOutcome of a call-outcomes record; raise ValidationError (a DLQ reason) when it is refused.
 
-def admit_outcome(key: bytes | None, value: bytes | None, arrival_ms: int | None, max_skew_ms: int) -> dict:
-    """The CallOutcome of a call-outcomes record; raise ValidationError (a DLQ reason) when it is refused."""
+    `known_services`: the caller's memo of service names already checked (fusebox.core.rules.outcome_ok)."""
     if value is None:
         raise ValidationError(MALFORMED_JSON, "record has no value")
-    body = decode_outcome(value, _known_services)
+    body = decode_outcome(value, known_services)
     # Both checks inline: this runs for every record.
     if key != body["service"].encode():
         _refuse_key(key, body["service"])
@@ -51,8 +50,11 @@ def admit_outcome(key: bytes | None, value: bytes | None, arrival_ms: int | None
     return body
 
 
-def admit_command(key: bytes | None, value: bytes | None, arrival_ms: int | None, max_skew_ms: int) -> dict:
-    """The BreakerCommand of a breaker-commands record; raise ValidationError (a DLQ reason) when it is refused."""
+def admit_command(key: bytes | None, value: bytes | None, arrival_ms: int | None, max_skew_ms: int,
+                  known_services: set[str] | None = None) -> dict:
+    """The BreakerCommand of a breaker-commands record; raise ValidationError (a DLQ reason) when it is refused.
+
+    `known_services` is accepted so that both admit functions are called alike; commands do not use it."""
     if value is None:
         raise ValidationError(MALFORMED_JSON, "record has no value")
     body = decode_command(value)

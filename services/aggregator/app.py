@@ -41,17 +41,19 @@ from fusebox.core.codec import dumps, loads
 from fusebox.core.commands import TICK, breaker_command
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
                                  BREAKER_TRANSITIONS, COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
+from fusebox.kafka_security import kafka_client_options, kafka_security
 from fusebox.aggregator import metrics
 from fusebox.aggregator.dead_letters import dead_letter_record, header_only_record
+from fusebox.aggregator.deadlines import Deadlines
 from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
 from fusebox.aggregator.faust_app import AggregatorApp
 from fusebox.aggregator.intake import Fetched, Intake
 from fusebox.aggregator.rollup_store import live_row
+from fusebox.aggregator.outputs import changelog_records, output_messages
 from fusebox.aggregator.processor import DeadLetter, InputChunk, process, source_of
 from fusebox.aggregator.settings import AggregatorSettings
 from fusebox.aggregator.sink_feed import SinkFeed
 from fusebox.aggregator.sinks import PostgresSink
-from fusebox.kafka_security import kafka_client_options, kafka_security
 
 logger = logging.getLogger("fusebox.aggregator")
 
@@ -230,10 +232,9 @@ class Aggregator:
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
             names[METRIC_ROLLUPS.suffix]: lambda values: self.sink.write_rollups([loads(v) for v in values]),
         }, batch=settings.sink_batch)
-        self.deadlines: dict[str, int] = {}
+        self.deadlines = Deadlines()
         # service key -> (the stored record, its decoded state); valid while the record is the same object
         self._decoded: dict[bytes, tuple[bytes, breaker.BreakerState]] = {}
-        self.ticked: dict[str, int] = {}
         self.live_dirty: set[str] = set()  # services whose open rollup buckets changed since the last live write
         self.cursor = DeliveryCursor()
         self._broker: BrokerLookups | None = None
@@ -413,25 +414,18 @@ class Aggregator:
         if result.dead_letters:
             await self.publish_dead_letters(result.dead_letters)
 
-        names = self.names
-        outgoing: list[tuple[str, bytes, bytes, list | None]] = []
-        for topic, service, value in result.emitted:
-            outgoing.append((names[topic], service.encode(), dumps(value), None))
         for change in result.changes:
             if change.service_state is not None:
-                outgoing.append((names[BREAKER_STATES.suffix], change.service.encode(),
-                                 dumps(change.service_state), None))
                 metrics.STATES_PUBLISHED.inc()
                 if change.circuit_changed:
                     metrics.TRANSITIONS.labels(change.service_state["circuit"]["state"]).inc()
-        await self.publisher.publish(outgoing)
+        await self.publisher.publish(output_messages(result, self.names))
 
         # Only after the outputs are acknowledged does the state move on (see module docstring):
         # the table's changelog records go out through the same producer, to the service's own
         # partition, and are acknowledged before the input offsets of this batch are committed.
         changelog = self.table.changelog_topic.get_topic_name()
-        stored = [(change.service.encode(), dumps(breaker.state_to_record(change.state)))
-                  for change in result.changes]
+        stored = changelog_records(result)
         await self.publisher.publish([(changelog, key, record, None) for key, record in stored],
                                      partitions=[change.partition for change in result.changes])
         for (key, record), change in zip(stored, result.changes):
@@ -442,10 +436,7 @@ class Aggregator:
                                            state.circuit)
             if self.settings.rollups:
                 self.live_dirty.add(change.service)
-            if change.next_deadline is None:
-                self.deadlines.pop(change.service, None)
-            else:
-                self.deadlines[change.service] = change.next_deadline
+            self.deadlines.set(change.service, change.next_deadline)
 
         folded_by_topic: dict[str, int] = {}
         for chunk in chunks:
@@ -535,8 +526,7 @@ class Aggregator:
 
     async def send_due_ticks(self, now_ms: int) -> None:
         """Produce a tick for every service whose next deadline has passed (once per deadline)."""
-        due = [(service, deadline) for service, deadline in self.deadlines.items()
-               if deadline <= now_ms and self.ticked.get(service) != deadline]
+        due = self.deadlines.due(now_ms)
         if not due:
             return
         topic = self.names[BREAKER_COMMANDS.suffix]
@@ -545,8 +535,7 @@ class Aggregator:
             command = breaker_command(str(uuid.uuid4()), service, TICK, max(now_ms, deadline), TICK_ISSUER)
             messages.append((topic, service.encode(), dumps(command), None))
         await self.publisher.publish(messages)
-        for service, deadline in due:
-            self.ticked[service] = deadline
+        self.deadlines.mark_ticked(due)
         metrics.TICKS_SENT.inc(len(due))
 
     def rescan_deadlines(self) -> None:
@@ -564,8 +553,7 @@ class Aggregator:
             deadline = breaker.next_deadline(state)
             if deadline is not None:
                 deadlines[service] = deadline
-        self.deadlines = deadlines
-        self.ticked = {s: d for s, d in self.ticked.items() if deadlines.get(s) == d}
+        self.deadlines.rebuild(deadlines)
         counters.keep_only({key.decode() for key in self.table.data.keys()})
 
     async def write_live_rollups(self) -> None:

@@ -17,10 +17,13 @@ from typing import Any
 
 from fusebox.core import breaker
 from fusebox.core.admission import DEFAULT_MAX_CLOCK_SKEW_MS, admit_command, admit_outcome
-from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
+from fusebox.core.topics import CALL_OUTCOMES
 from fusebox.core.validation import ValidationError
 
 OUTCOME_SOURCE = CALL_OUTCOMES.suffix
+
+# Service names already validated by this process: the hot path skips their regular expression.
+_known_services: set[str] = set()
 
 
 def source_of(topic: str, partition: int) -> str:
@@ -68,14 +71,14 @@ class BatchResult:
     changes: list[ServiceChange] = field(default_factory=list)
     emitted: list[tuple[str, str, dict]] = field(default_factory=list)  # (topic suffix, key, value)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    folded: int = 0  # events folded (admitted records)
+    folded: int = 0
 
 
 def admit(topic: str, record: Any, max_clock_skew_ms: int) -> dict:
     """The event of one input record (`topic`: its registry suffix); raise ValidationError, whose
     code is the DLQ reason, when the record is refused. The live fold and replay both use this."""
     admit_record = admit_outcome if topic == OUTCOME_SOURCE else admit_command
-    return admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms)
+    return admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms, _known_services)
 
 
 def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.BreakerState | None],

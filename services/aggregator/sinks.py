@@ -15,9 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from fusebox.core.commands import CONFIG_UPDATE
 from fusebox.core.isotime import parse_iso_ms
+from fusebox.storage.schema import scoped_conninfo
 from fusebox.aggregator import rollup_store
 from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS, TRANSITION_ROWS
-from fusebox.storage.schema import scoped_conninfo
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 

@@ -16,6 +16,7 @@ from fusebox.api.request_body import RequestBody, parse_body
 from fusebox.api.state_view import StateView
 from fusebox.api.validation import validate_config_update, validate_reset, validate_service
 from fusebox.auth import Principal
+from fusebox.core import codec
 from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
 
 logger = logging.getLogger("fusebox.api.admin_actions")

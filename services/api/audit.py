@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from fusebox.api.dependency_guard import DependencyUnavailable
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
 from fusebox.core.isotime import iso_datetime
 from fusebox.api.storage import Database, jsonb
 
@@ -110,7 +111,7 @@ class AuditLog:
 
 
 # The stored command types, as the audit trail names them.
-ACTION_NAMES = {"config.update": "config", "breaker.reset": "reset"}
+ACTION_NAMES = {CONFIG_UPDATE: "config", BREAKER_RESET: "reset"}
 
 
 class AuditTrail:

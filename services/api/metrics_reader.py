@@ -14,7 +14,7 @@ from typing import Protocol
 
 import psycopg
 
-from fusebox.core.isotime import iso_ms
+from fusebox.core.isotime import iso_datetime
 from fusebox.api.storage import Database
 from fusebox.core import codec
 from fusebox.core.sketches import MergedMetrics
@@ -146,7 +146,7 @@ class RollupTableMetricsReader:
             buckets[index].add(*values)
             rejected[index] += rejections
         return {"service": service, "timeframe": timeframe, "bucketMs": size,
-                "from": iso_ms(start), "to": iso_ms(end),
+                "from": iso_datetime(_utc(start)), "to": iso_datetime(_utc(end)),
                 "buckets": [_series_bucket(start + index * size, merged, rejected[index])
                             for index, merged in enumerate(buckets)]}
 
@@ -171,7 +171,7 @@ class RollupTableMetricsReader:
 def _series_bucket(start_ms: int, merged: MergedMetrics, rejected: int) -> dict:
     metrics = merged.operation_metrics()
     called = merged.requests > 0
-    return {"start": iso_ms(start_ms), "requestCount": metrics["requestCount"],
+    return {"start": iso_datetime(_utc(start_ms)), "requestCount": metrics["requestCount"],
             "successCount": metrics["successCount"], "failureCount": metrics["failureCount"], "rejectedCount": rejected,
             "avgResponseTime": metrics["avgResponseTime"] if called else None,
             "p95ResponseTime": metrics["p95ResponseTime"] if called else None,

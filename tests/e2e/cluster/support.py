@@ -96,6 +96,8 @@ def cluster_env(stack: Stack, prefix: str, database_url: str, demo_dir: Path, ap
         # the test's admin sends a config change every few tens of milliseconds
         FUSEBOX_API_RATE_LIMIT_BURST="10000",
         FUSEBOX_API_RATE_LIMIT_PER_MINUTE="100000",
+        # and holds 50 WebSockets at once, more than one admin's default cap
+        FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN="1000",
     ))
     return env
 

@@ -296,10 +296,13 @@ async def test_api_replicas_restarted_one_at_a_time_lose_no_command_and_every_cl
         stop_sending.set()
         for client in clients:
             await client.stop()
+        await asyncio.wait(runs, timeout=30)  # a client that does not stop must not hang the suite
+        for run in runs:
+            run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
         await http.close()
-        await follower.stop()
-        await proxy.stop()
+        await asyncio.wait_for(follower.stop(), 30)
+        await asyncio.wait_for(proxy.stop(), 30)
 
     # And every 2xx change is in the audit log, and the aggregator applied it
     with psycopg.connect(cluster.env["FUSEBOX_DATABASE_URL"]) as conn:

@@ -1,6 +1,7 @@
 """The dashboard's end-to-end helpers: `fusebox api` as a process of its own, Debian's Chromium, tokens, outcomes."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -102,3 +103,61 @@ class StateWatcher:
                     if predicate(state):
                         return state, record.timestamp
         raise AssertionError(f"no state on breaker-states matched within {timeout_s}s")
+
+
+class BreakableLink:
+    """A TCP relay between the browser and `fusebox api`: `cut()` drops every connection through it and refuses
+    new ones until `mend()`, while the API process keeps running: the browser's side of a network failure."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.url = ""
+        self.down = False
+        self._server: asyncio.AbstractServer | None = None
+        self._transports: set[asyncio.BaseTransport] = set()
+
+    async def __aenter__(self) -> "BreakableLink":
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.cut()
+        self._server.close()
+        await self._server.wait_closed()
+
+    def cut(self) -> None:
+        self.down = True
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    def mend(self) -> None:
+        self.down = False
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._transports.update((writer.transport, upstream_writer.transport))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await source.read(65536):
+                    sink.write(chunk)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self._transports.discard(writer.transport)
+        self._transports.discard(upstream_writer.transport)

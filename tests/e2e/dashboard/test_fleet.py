@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -9,8 +10,9 @@ import uuid
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.dashboard.support import SCREENSHOTS, StateWatcher, token
+from tests.e2e.dashboard.support import SCREENSHOTS, BreakableLink, StateWatcher, token
 from tests.integration.aggregator.support import outcome
+from tests.integration.api.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +59,12 @@ async def test_a_token_in_the_link_signs_in_and_leaves_the_url(fleet, tab):
     assert "token" not in page.url
     assert page.url.endswith("/dashboard/")
     await expect(page.get_by_text("erin · admin")).to_be_visible()
+    # The scripts and styles came gzipped: fewer bytes on the wire than the browser decoded
+    sizes = await page.evaluate("""() => performance.getEntriesByType("resource")
+      .filter((e) => /\\/dashboard\\/.*\\.(js|css)$/.test(e.name))
+      .map((e) => ({ name: e.name, encoded: e.encodedBodySize, decoded: e.decodedBodySize }))""")
+    assert any(s["name"].endswith("/js/main.js") for s in sizes), sizes
+    assert all(s["encoded"] < s["decoded"] for s in sizes if s["decoded"] > 1000), sizes
     assert tab.console_errors == []
 
 
@@ -155,6 +163,62 @@ async def test_a_restart_of_the_api_shows_reconnecting_then_connected_with_the_u
     await expect(tile.locator(".tile-counts span").first).to_have_text(f"{expected:,}", timeout=20_000)
     # Only the refused connection attempts of the outage were logged
     assert all("WebSocket" in e or "ERR_CONNECTION_REFUSED" in e for e in tab.console_errors), tab.console_errors
+
+
+async def test_a_dropped_socket_resumes_its_session_on_the_same_api_with_the_update_from_the_gap(fleet, tab):
+    # Every connection:status the browser receives, in order
+    statuses: list[dict] = []
+
+    def on_socket(socket) -> None:
+        def on_frame(payload) -> None:
+            message = json.loads(payload) if isinstance(payload, str) else {}
+            if message.get("type") == "connection:status":
+                statuses.append(message.get("data", message))
+
+        socket.on("framereceived", on_frame)
+
+    tab.page.on("websocket", on_socket)
+    async with BreakableLink(fleet.api.port) as network:
+        page = await signed_in(tab, network.url)
+        tile = page.locator('.tile[data-service="inventory-db"]')
+        await expect(tile).to_be_visible(timeout=20_000)
+        before = int((await tile.locator(".tile-counts span").first.text_content()).replace(",", ""))
+        api_pid = fleet.api.process.pid
+        link = page.locator(".link")
+        first_session = statuses[0]["sessionId"]
+
+        # When the network between the browser and the API fails while the API keeps running
+        network.cut()
+        await expect(link).to_contain_text(re.compile(r"reconnecting \(attempt [1-5] of 5\)"), timeout=30_000)
+        # And calls happen during the gap, reaching the API's view before the browser is back
+        async with fleet.producer() as producer:
+            await producer.outcomes([outcome("inventory-db", "success") for _ in range(9)])
+
+        async def in_the_view() -> bool:
+            status, state = await rest_state(fleet.api.url, "inventory-db")
+            return status == 200 and state["operations"]["total"] == before + 9
+
+        await wait_for(in_the_view, timeout_s=30, what="the calls of the gap in the API's view")
+        network.mend()
+
+        # Then the browser resumes its session on the same process and shows what happened during the gap
+        await expect(link).to_have_attribute("data-phase", "connected", timeout=40_000)
+        await expect(tile.locator(".tile-counts span").first).to_have_text(f"{before + 9:,}", timeout=20_000)
+    assert fleet.api.process.pid == api_pid and fleet.api.process.poll() is None
+    connected = [s for s in statuses if s.get("status") == "connected"]
+    assert len(connected) >= 2, statuses
+    assert connected[-1]["resumed"] is True and connected[-1]["replayed"] >= 1, connected[-1]
+    assert connected[-1]["sessionId"] == first_session
+    # Only the refused connection attempts of the gap were logged
+    assert all("WebSocket" in e or "ERR_" in e for e in tab.console_errors), tab.console_errors
+
+
+async def rest_state(api_url: str, service: str) -> tuple[int, dict]:
+    import aiohttp
+
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token('setup')}"}) as http:
+        async with http.get(f"{api_url}/api/admin/circuit-breaker/{service}") as response:
+            return response.status, await response.json()
 
 
 async def test_the_fleet_filter_lives_in_the_url_and_a_screenshot_is_taken(fleet, tab):

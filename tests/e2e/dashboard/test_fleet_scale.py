@@ -34,9 +34,10 @@ LONGEST_TASK_BOUND_MS = 500
 OBSERVE = """() => {
   const perf = { longTasks: [], gaps: [], frames: [], stop: false };
   new PerformanceObserver((list) => list.getEntries().forEach((e) => perf.frames.push({
-    duration: e.duration, render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+    duration: e.duration, start: e.startTime, render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
     styleLayout: e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0,
-    scripts: e.scripts.map((s) => `${s.invoker}:${Math.round(s.duration)}`).join(" ") })))
+    scripts: e.scripts.map((s) => ({ invoker: `${s.invoker} ${s.sourceFunctionName || ""}`.trim(),
+                                     duration: s.duration, layout: s.forcedStyleAndLayoutDuration })) })))
     .observe({ type: "long-animation-frame" });
   new PerformanceObserver((list) => list.getEntries().forEach((e) => perf.longTasks.push(e.duration)))
     .observe({ type: "longtask" });
@@ -44,6 +45,7 @@ OBSERVE = """() => {
   const frame = (t) => { perf.gaps.push(t - last); last = t; if (!perf.stop) requestAnimationFrame(frame); };
   requestAnimationFrame(frame);
   performance.clearMeasures("fusebox:flush");
+  performance.clearMeasures("fusebox:dom-moves");
   window.__fleetPerf = perf;
 }"""
 
@@ -51,8 +53,11 @@ COLLECT = """() => {
   const perf = window.__fleetPerf;
   perf.stop = true;
   const flushes = performance.getEntriesByName("fusebox:flush");
+  const moves = performance.getEntriesByName("fusebox:dom-moves").map((e) => e.detail.moved);
   return { frames: perf.frames, longTasks: perf.longTasks, gaps: perf.gaps,
-           flushes: flushes.map((e) => e.duration), changed: flushes.reduce((n, e) => n + e.detail.changed, 0) };
+           flushes: flushes.map((e) => e.duration), moves,
+           marks: performance.getEntriesByType("measure").filter((e) => e.name.startsWith("fusebox:"))
+             .map((e) => ({ name: e.name, start: e.startTime, duration: e.duration, detail: e.detail })), changed: flushes.reduce((n, e) => n + e.detail.changed, 0) };
 }"""
 
 
@@ -92,6 +97,10 @@ async def test_a_thousand_services_render_within_a_second_and_take_fifty_updates
 
     # And 50 calls a second land on random services for 30 s
     await page.evaluate(OBSERVE)
+    # The renderer's own totals (Chrome DevTools Protocol): how the 30 s split into script, style and layout
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Performance.enable")
+    before = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
     rng = random.Random(13)
     async with stack.producer() as producer:
         started = time.monotonic()
@@ -102,6 +111,9 @@ async def test_a_thousand_services_render_within_a_second_and_take_fifty_updates
             await asyncio.sleep(max(0.0, started + (tick + 1) * 10 / UPDATES_PER_S - time.monotonic()))
     await asyncio.sleep(1)  # the last updates' frames
     perf = await page.evaluate(COLLECT)
+    after = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+    renderer = {key: after[key] - before[key] for key in ("TaskDuration", "ScriptDuration", "RecalcStyleDuration",
+                                                       "LayoutDuration", "RecalcStyleCount", "LayoutCount")}
 
     # Then no frame took longer than the budget
     gaps, tasks, flushes = perf["gaps"], perf["longTasks"], perf["flushes"]
@@ -113,6 +125,27 @@ async def test_a_thousand_services_render_within_a_second_and_take_fifty_updates
     style_share = sum(f["styleLayout"] for f in frames) / max(1e-9, sum(f["duration"] for f in frames))
     print(f"long animation frames {len(frames)}, {style_share:.0%} of their time in style and layout; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    # Where the long frames' script time went, and how much of it was layout forced by a script
+    by_invoker: dict[str, list[float]] = {}
+    for frame in frames:
+        for script in frame["scripts"]:
+            spent = by_invoker.setdefault(script["invoker"], [0.0, 0.0, 0])
+            spent[0] += script["duration"]
+            spent[1] += script["layout"]
+            spent[2] += 1
+    for invoker, (spent, forced, count) in sorted(by_invoker.items(), key=lambda kv: -kv[1][0])[:6]:
+        print(f"  {spent:7.0f} ms in {count:4d} scripts ({forced:.0f} ms forced layout): {invoker[:110]}")
+    print(f"renderer busy {renderer['TaskDuration']:.1f} s of {UPDATE_SECONDS} s: script {renderer['ScriptDuration']:.2f} s, "
+          f"style {renderer['RecalcStyleDuration']:.2f} s in {renderer['RecalcStyleCount']:.0f} recalcs, "
+          f"layout {renderer['LayoutDuration']:.2f} s in {renderer['LayoutCount']:.0f}")
+    moves = perf["moves"]
+    print(f"tiles moved in the DOM: {sum(moves)} in {len(moves)} frames (at most {max(moves, default=0)} a frame)")
+    longest = sorted(frames, key=lambda f: -f["duration"])[:3]
+    for frame in longest[:1]:
+        near = [m for m in perf["marks"] if frame["start"] - 20 <= m["start"] <= frame["start"] + frame["duration"]]
+        print(f"longest frame at {frame['start']:.0f} ms: scripts {frame['scripts']}; measures {near}")
+    print("longest frames: " + "; ".join(f"{f['duration']:.0f} ms (style+layout {f['styleLayout']:.0f})"
+                                          for f in longest))
     assert perf["changed"] >= UPDATES_PER_S * UPDATE_SECONDS * 0.5
     assert percentile(flushes, 0.95) <= FRAME_WORK_BOUND_MS
     assert percentile(gaps, 0.95) <= FRAME_GAP_P95_BOUND_MS

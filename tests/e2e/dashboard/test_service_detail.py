@@ -124,12 +124,16 @@ async def test_a_reset_shows_the_previous_state_and_the_audit_trail_lists_it(ser
     status, before = await rest(f"{service['stack'].api.url}{BASE}/{service['name']}")
     await page.get_by_role("button", name="Reset breaker…").click()
     dialog = page.get_by_role("dialog")
-    # The reason is required, and triggeredBy comes from the token
+    # The reason and the environment are required; triggeredBy comes from the token, the environment is not guessed
     await expect(dialog.get_by_label("Triggered by")).to_have_value("dana")
+    await expect(dialog.get_by_label("Environment (required)")).to_have_value("")
     await dialog.get_by_role("button", name="Reset").click()
     await expect(dialog.locator("#reset-reason-error")).to_have_text("a reason is required")
-    # When the operator gives one and forces the reset
+    await expect(dialog.locator("#reset-env-error")).to_have_text("the environment is required")
+    await expect(dialog.get_by_label("Environment (required)")).to_have_attribute("aria-invalid", "true")
+    # When the operator gives them and forces the reset
     await dialog.get_by_label("Reason (required)").fill("payment provider fixed")
+    await dialog.get_by_label("Environment (required)").fill("staging-eu")
     await dialog.get_by_label("Notes").fill("ticket OPS-42")
     await dialog.get_by_label("Force, even if not open").check()
     await dialog.get_by_role("button", name="Reset").click()
@@ -140,6 +144,11 @@ async def test_a_reset_shows_the_previous_state_and_the_audit_trail_lists_it(ser
     await expect(dialog.locator('[data-previous="totalIncidents"]')).to_have_text(str(previous["totalIncidents"]))
     await dialog.get_by_role("button", name="Close").click()
     await expect(page.locator(".detail")).to_have_attribute("data-state", "closed", timeout=15_000)
+    # The next reset in this browser starts from the environment named last
+    await page.get_by_role("button", name="Reset breaker…").click()
+    await expect(dialog.get_by_label("Environment (required)")).to_have_value("staging-eu")
+    await expect(dialog.get_by_label("Reason (required)")).to_be_focused()
+    await dialog.get_by_role("button", name="Close").click()
     # And the audit trail lists the reset with who, why and its outcome
     row = page.locator(".audit tbody tr[data-action]", has_text="payment provider fixed")
     await expect(row).to_be_visible(timeout=15_000)

@@ -18,6 +18,12 @@ export class Store {
     this.frame = 0;
     this.snapshot = null;
     this.snapshotCompleteAt = null;
+    this.snapshotJustCompleted = false;
+  }
+
+  /** Whether a whole snapshot has arrived, so a service absent from the store is absent from the fleet. */
+  get complete() {
+    return this.snapshotCompleteAt !== null && this.snapshot === null;
   }
 
   /** A fresh snapshot of `size` services follows: services absent from it are dropped once it is complete. */
@@ -34,6 +40,7 @@ export class Store {
       if (!snapshot.seen.has(name) && !this.pending.has(name)) coalesce(this.pending, { type: "service:remove", service: name });
     }
     this.snapshotCompleteAt = performance.now();
+    this.snapshotJustCompleted = true;
     this.schedule();
   }
 
@@ -71,7 +78,10 @@ export class Store {
       recordTotal(entry.samples, now, change.data.operations.total);
       changed.add(change.service);
     }
-    if (changed.size || removed.size) for (const listener of this.listeners) listener(changed, removed);
+    // A completed snapshot is news even when it changed nothing: an empty fleet, a service that is not there.
+    const completed = this.snapshotJustCompleted;
+    this.snapshotJustCompleted = false;
+    if (changed.size || removed.size || completed) for (const listener of this.listeners) listener(changed, removed);
     // One entry per frame with changes: what the live updates cost, for the browser's performance tools.
     performance.measure("fusebox:flush", { start: started, detail: { changed: changed.size, removed: removed.size } });
   }

@@ -33,6 +33,24 @@ function errorText(error) {
   }
 }
 
+const ENVIRONMENT_KEY = "fusebox.resetEnvironment";
+
+function lastEnvironment() {
+  try {
+    return localStorage.getItem(ENVIRONMENT_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function rememberEnvironment(environment) {
+  try {
+    localStorage.setItem(ENVIRONMENT_KEY, environment);
+  } catch {
+    // Storage refused (private mode, quota): the field is empty next time, nothing else changes.
+  }
+}
+
 function field(label, value, attrs = {}) {
   return [h("dt", {}, label), h("dd", attrs, value)];
 }
@@ -170,7 +188,11 @@ export function mountDetail(root, { service, store, api, principal }) {
   const resetReasonError = h("span", { id: "reset-reason-error", class: "field-error" });
   const resetForce = h("input", { id: "reset-force", type: "checkbox", name: "force" });
   const resetBy = h("input", { id: "reset-by", name: "triggeredBy", value: principal.sub, required: true });
-  const resetEnv = h("input", { id: "reset-env", name: "environment", value: "production", required: true });
+  // The environment this operator named last time, in this browser; empty the first time, never guessed.
+  const resetEnv = h("input", { id: "reset-env", name: "environment", value: lastEnvironment(), required: true,
+                                maxlength: "100", placeholder: "e.g. production, staging",
+                                "aria-describedby": "reset-env-error" });
+  const resetEnvError = h("span", { id: "reset-env-error", class: "field-error" });
   const resetNotes = h("textarea", { id: "reset-notes", name: "notes", rows: "2" });
   const resetMessage = h("div", { class: "form-message", role: "status", "aria-live": "polite" });
   const resetSubmit = h("button", { type: "submit", class: "danger" }, "Reset");
@@ -182,7 +204,7 @@ export function mountDetail(root, { service, store, api, principal }) {
       h("div", { class: "form-row" }, h("label", { for: "reset-reason" }, "Reason (required)"), resetReason, resetReasonError),
       h("div", { class: "form-row checkbox" }, resetForce, h("label", { for: "reset-force" }, "Force, even if not open")),
       h("div", { class: "form-row" }, h("label", { for: "reset-by" }, "Triggered by"), resetBy),
-      h("div", { class: "form-row" }, h("label", { for: "reset-env" }, "Environment"), resetEnv),
+      h("div", { class: "form-row" }, h("label", { for: "reset-env" }, "Environment (required)"), resetEnv, resetEnvError),
       h("div", { class: "form-row" }, h("label", { for: "reset-notes" }, "Notes"), resetNotes),
       resetMessage,
       h("div", { class: "form-actions" }, resetSubmit, resetClose)));
@@ -190,6 +212,8 @@ export function mountDetail(root, { service, store, api, principal }) {
   function openReset() {
     setText(resetMessage, "");
     setText(resetReasonError, "");
+    setText(resetEnvError, "");
+    if (!resetEnv.value.trim()) resetEnv.value = lastEnvironment();
     resetMessage.className = "form-message";
     resetSubmit.disabled = false;
     dialog.showModal();
@@ -198,13 +222,20 @@ export function mountDetail(root, { service, store, api, principal }) {
 
   async function submitReset() {
     setText(resetReasonError, "");
-    if (!resetReason.value.trim()) {
-      setText(resetReasonError, "a reason is required");
-      resetReason.setAttribute("aria-invalid", "true");
-      resetReason.focus();
+    setText(resetEnvError, "");
+    resetReason.removeAttribute("aria-invalid");
+    resetEnv.removeAttribute("aria-invalid");
+    const missingFields = [[resetReason, resetReasonError, "a reason is required"],
+      [resetEnv, resetEnvError, "the environment is required"]].filter(([input]) => !input.value.trim());
+    for (const [input, error, text] of missingFields) {
+      setText(error, text);
+      input.setAttribute("aria-invalid", "true");
+    }
+    if (missingFields.length) {
+      missingFields[0][0].focus();
       return;
     }
-    resetReason.removeAttribute("aria-invalid");
+    rememberEnvironment(resetEnv.value.trim());
     const metadata = { triggeredBy: resetBy.value.trim(), environment: resetEnv.value.trim() };
     if (resetNotes.value.trim()) metadata.notes = resetNotes.value.trim();
     resetSubmit.disabled = true;
@@ -267,7 +298,12 @@ export function mountDetail(root, { service, store, api, principal }) {
     auditBody);
   const auditError = h("p", { class: "form-message error", role: "status" });
 
-  root.append(h("section", { class: "detail" },
+  const missing = h("section", { class: "panel missing", hidden: true, "aria-labelledby": "missing-title" },
+    h("h1", { id: "missing-title" }, "No such service"),
+    h("p", {}, "No breaker named ", h("code", {}, service), " has reported to this Fusebox. A service appears once it reports " +
+      "call outcomes; this page shows it as soon as it does."),
+    h("a", { href: "/dashboard/", class: "back" }, "← Back to the fleet"));
+  const detail = h("section", { class: "detail" },
     header,
     h("div", { class: "detail-grid" },
       h("section", { class: "panel", "aria-labelledby": "state-title" }, h("h2", { id: "state-title" }, "Live state"), stateList),
@@ -282,7 +318,8 @@ export function mountDetail(root, { service, store, api, principal }) {
       chartBox, chartError),
     h("section", { class: "panel", "aria-labelledby": "audit-title" },
       h("h2", { id: "audit-title" }, "Audit trail"), auditTable, auditError),
-    dialog));
+    dialog);
+  root.append(missing, detail);
 
   function writeState(state) {
     if (!state) return;
@@ -291,8 +328,8 @@ export function mountDetail(root, { service, store, api, principal }) {
     setText(live.statusText, state.status);
     live.circuitBadge.className = `circuit circuit-${state.circuit.state}`;
     setText(live.circuitBadge, `${STATE_ICON[state.circuit.state]} ${state.circuit.state}`);
-    root.querySelector(".detail").dataset.status = state.status;
-    root.querySelector(".detail").dataset.state = state.circuit.state;
+    detail.dataset.status = state.status;
+    detail.dataset.state = state.circuit.state;
     const c = state.circuit;
     const o = state.operations;
     setText(live.failures, `${c.failureCount} of ${state.config.failureThreshold}`);
@@ -362,15 +399,29 @@ export function mountDetail(root, { service, store, api, principal }) {
     }
   }
 
+  // History, charts and audit are fetched once the service is known: a name no service has is "no such service".
+  let loaded = false;
+  function showPresence() {
+    const state = store.get(service);
+    missing.hidden = Boolean(state) || !store.complete;
+    detail.hidden = !missing.hidden;
+    if (!state || loaded) return;
+    loaded = true;
+    loadTimeline();
+    loadCharts();
+    refreshAudit();
+  }
+
   writeState(store.get(service));
-  disposers.push(store.subscribe((changed) => { if (changed.has(service)) writeState(store.get(service)); }));
+  showPresence();
+  disposers.push(store.subscribe((changed, removed) => {
+    if (changed.has(service)) writeState(store.get(service));
+    if (changed.has(service) || removed.has(service) || !loaded) showPresence();
+  }));
   const countdown = setInterval(() => writeCountdown(store.get(service)), 250);
   disposers.push(() => clearInterval(countdown));
   // The timeline's current period grows and closes while the page is open.
-  const timelineTimer = setInterval(loadTimeline, 15_000);
+  const timelineTimer = setInterval(() => loaded && loadTimeline(), 15_000);
   disposers.push(() => clearInterval(timelineTimer), () => clearInterval(retryTimer), () => freeCharts && freeCharts());
-  loadTimeline();
-  loadCharts();
-  refreshAudit();
   return () => disposers.forEach((dispose) => dispose());
 }

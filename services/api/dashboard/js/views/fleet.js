@@ -18,6 +18,7 @@ const TILE_H = 100;
 const TILE_GAP = 6;
 const FAR_MOVES_PER_FRAME = 60;
 const SPARKS_PER_FRAME = 50;
+const DOM_MOVES_PER_FRAME = 40;
 
 /** The filter as the URL holds it: ?q=…&status=failed,degraded&sort=worst */
 function filterFromUrl() {
@@ -105,7 +106,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   sortSelect.value = filter.sort;
   const shown = h("span", { class: "shown", role: "status" });
   const grid = h("nav", { class: "fleet-grid", "aria-label": "Services" });
-  const empty = h("p", { class: "empty" }, "Waiting for the breaker states…");
+  const empty = h("p", { class: "empty", role: "status" }, "Waiting for the breaker states…");
 
   root.append(h("section", { class: "fleet" },
     h("div", { class: "fleet-summary", role: "group", "aria-label": "Fleet counters" }, ...Object.values(counters)),
@@ -203,8 +204,15 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     position(wanted, false);
     const shownCount = wanted.length;
     setText(shown, `${shownCount} of ${states.length} shown`);
-    empty.hidden = states.length > 0;
-    if (states.length > 0) setText(empty, "");
+    writeEmpty();
+  }
+
+  function writeEmpty() {
+    const none = store.services.size === 0;
+    empty.hidden = !none;
+    setText(empty, !none ? "" : store.complete
+      ? "No breakers yet — services appear here when they report outcomes."
+      : "Waiting for the breaker states…");
   }
 
   /**
@@ -232,6 +240,8 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   }
 
   function position(wanted, all) {
+    const started = performance.now();
+    let placed = 0;
     const [low, high] = nearRange();
     wanted.forEach((el, index) => {
       const tile = tiles.get(el.dataset.service);
@@ -241,6 +251,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       if (near) {
         farMoves.delete(el);
         place(el, index);
+        placed++;
       } else {
         farMoves.set(el, index);
       }
@@ -251,6 +262,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
     // A new height changes every tile's containing block: written only when the row count changes.
     if (grid.style.height !== height) grid.style.height = height;
     if (farMoves.size) requestAnimationFrame(moveFar);
+    performance.measure("fusebox:position", { start: started, detail: { placed, far: farMoves.size } });
   }
 
   function moveFar() {
@@ -277,8 +289,15 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
   resize.observe(grid);
   measure();
 
-  /** Puts the grid's tiles in the wanted order, moving as few as possible: a move costs style and layout. */
+  /**
+   * Puts the grid's tiles in the wanted order (the order keyboard and screen readers follow; the eye follows the
+   * transforms), moving as few as possible and at most DOM_MOVES_PER_FRAME a frame: a moved node is restyled and
+   * laid out from scratch, and one status change can shift hundreds. New tiles are always added.
+   */
+  let domOrder = null;
   function placeInOrder(wanted) {
+    domOrder = wanted;
+    const started = performance.now();
     const wantedSet = new Set(wanted);
     const position = new Map();
     for (let el = grid.firstElementChild; el;) {
@@ -287,11 +306,33 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       el = next;
     }
     const keep = stayingItems(wanted.map((el) => position.get(el) ?? -1));
+    let budget = DOM_MOVES_PER_FRAME;
+    let moved = 0;
+    let pending = false;
     let anchor = null;
     for (let i = wanted.length - 1; i >= 0; i--) {
-      if (!keep[i]) grid.insertBefore(wanted[i], anchor);
+      if (keep[i]) {
+        anchor = wanted[i];
+        continue;
+      }
+      const placed = position.has(wanted[i]);
+      if (placed && budget === 0) {
+        pending = true;
+        continue;
+      }
+      if (pending) {
+        if (!placed) grid.append(wanted[i]);
+        continue;
+      }
+      grid.insertBefore(wanted[i], anchor);
       anchor = wanted[i];
+      if (placed) {
+        budget--;
+        moved++;
+      }
     }
+    if (moved) performance.measure("fusebox:dom-moves", { start: started, detail: { moved, pending } });
+    if (pending) requestAnimationFrame(() => { if (domOrder === wanted) placeInOrder(wanted); });
   }
 
   function countFleet() {
@@ -337,6 +378,7 @@ export function mountFleet(root, { store, clock = () => Date.now() }) {
       orderDirty = true;
     }
     reorder(false);
+    writeEmpty();
     countFleet();
     if (store.snapshotCompleteAt !== null && rendered === 0 && store.snapshot === null) {
       rendered = performance.now();
