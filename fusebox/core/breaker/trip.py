@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusebox.core.breaker import window as _window
-from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState
+from fusebox.core.breaker.state import DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState
 
 # resilience4j's defaults, used when a rate rule is configured without them.
 DEFAULT_SLIDING_WINDOW_TYPE = _window.COUNT
