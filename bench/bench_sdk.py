@@ -4,6 +4,8 @@
    bare call, the decorated call and the context manager, and the ratio to the bare call. The
    client is connected to a real broker with a live state stream and a closed breaker (the common
    path), so the figure includes contention with the SDK's own sending thread.
+   Beside it, pybreaker's decorator on the same no-op in the same run: ns of overhead per call
+   (wrapped minus bare) for both, three interleaved runs, and Fusebox's overhead as a ratio of pybreaker's.
 2. Sustained publish rate from one process: one thread offers outcomes as fast as it can for
    `PUBLISH_SECONDS` through a bounded buffer; delivered/s is what Kafka acknowledged, and the
    rest was dropped (counted) rather than slowing the caller.
@@ -16,6 +18,10 @@ import asyncio
 import gc
 import time
 import uuid
+from collections.abc import Callable
+from importlib.metadata import version
+
+import pybreaker
 
 from fusebox.kafka_admin import ensure_topics
 from fusebox.sdk import FuseboxClient
@@ -67,6 +73,30 @@ def _per_call_sync(client: FuseboxClient) -> dict[str, float]:
 
     return {name: _best(fn, client) / CALLS * 1e6 for name, fn in
             (("bare", bare), ("decorated", decorated), ("with", with_block))}
+
+
+def _versus_pybreaker(client: FuseboxClient, runs: int = 3) -> list[dict[str, float]]:
+    """ns of overhead per call (wrapped minus bare) of Fusebox's and pybreaker's decorators, closed breakers."""
+    ours = client.breaker("bench-versus")(_noop)
+    theirs = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=60)(_noop)
+
+    def loop(fn) -> Callable[[], None]:
+        def timed() -> None:
+            for _ in range(CALLS):
+                fn()
+        return timed
+
+    figures = []
+    for _ in range(runs):
+        # rounds alternate between the two, best of each: a noisy moment hits both alike
+        best = {"bare": float("inf"), "fusebox": float("inf"), "pybreaker": float("inf")}
+        for _ in range(ROUNDS):
+            for name, fn in (("bare", _noop), ("fusebox", ours), ("pybreaker", theirs)):
+                best[name] = min(best[name], _best(loop(fn), client, rounds=1) / CALLS * 1e9)
+        fusebox_ns, pybreaker_ns = best["fusebox"] - best["bare"], best["pybreaker"] - best["bare"]
+        figures.append({"bare": best["bare"], "fusebox": fusebox_ns, "pybreaker": pybreaker_ns,
+                        "ratio": fusebox_ns / pybreaker_ns})
+    return figures
 
 
 def _per_call_async(client: FuseboxClient) -> dict[str, float]:
@@ -142,6 +172,10 @@ def run() -> None:
                   f"(+{sync['decorated'] - sync['bare']:.2f} µs, x{sync['decorated'] / sync['bare']:.1f}) | "
                   f"with {sync['with']:.2f} µs (+{sync['with'] - sync['bare']:.2f} µs, "
                   f"x{sync['with'] / sync['bare']:.1f})", flush=True)
+            for i, run_figures in enumerate(_versus_pybreaker(client), 1):
+                print(f"versus pybreaker {version('pybreaker')}, run {i}: bare {run_figures['bare']:.0f} ns | "
+                      f"overhead per call: Fusebox {run_figures['fusebox']:.0f} ns, pybreaker "
+                      f"{run_figures['pybreaker']:.0f} ns | Fusebox/pybreaker {run_figures['ratio']:.2f}", flush=True)
             asy = _per_call_async(client)
             print(f"async per call: bare {asy['bare']:.3f} µs | decorated {asy['decorated']:.2f} µs "
                   f"(+{asy['decorated'] - asy['bare']:.2f} µs, x{asy['decorated'] / asy['bare']:.1f}) | "

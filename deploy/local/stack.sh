@@ -78,7 +78,7 @@ setup_venv() {
   log "installing the Python packages into $VENV"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" || die "pip install failed"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test,bench]" || die "pip install failed"
   touch "$stamp"
 }
 

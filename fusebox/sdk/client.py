@@ -22,6 +22,7 @@ from fusebox.sdk.publisher import OutcomeBuffer, Sender
 from fusebox.sdk.states import DISABLED, LocalState, LocalStateFollower
 
 logger = logging.getLogger("fusebox.sdk")
+_now = time.time
 
 OUTCOMES = ("success", "failure", "timeout", "rejected")
 
@@ -90,7 +91,8 @@ class FuseboxClient:
         follower = self._follower
         self._breaker_host = BreakerHost(
             enforce=enforce, states=follower.states, stream_live=lambda: follower.live,
-            trial_gate=self._trial_gate, emit=self._emit, count_rejected=self._count_rejected,
+            trial_gate=self._trial_gate, emit=self._emit, append=self._append, instance=self.instance,
+            count_rejected=self._count_rejected,
             count_fail_open=self._count_fail_open)
         self._thread = threading.Thread(target=self._run_loop, name="fusebox-sdk", daemon=True)
         self._thread.start()
@@ -194,8 +196,8 @@ class FuseboxClient:
     # ------------------------------------------------------------ the Breakers' host (BreakerHost)
 
     def _emit(self, service: str, outcome: str, latency_ms: float, error: str | None) -> None:
-        self._append({"service": service, "outcome": outcome, "latencyMs": latency_ms,
-                      "ts": int(time.time() * 1000), "instance": self.instance, "error": error})
+        # a tuple, not the CallOutcome dict: the sender builds that, off the caller's path (OutcomeBuffer)
+        self._append((service, outcome, latency_ms, int(_now() * 1000), self.instance, error))
 
     def _count_rejected(self) -> None:
         with self._counters_lock:  # off the hot path: only refused calls get here

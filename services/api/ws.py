@@ -4,12 +4,19 @@ Every change the state view reports is coalesced per service and flushed as one 
 every `batch_s`, or at once when a circuit changes state. A state whose `lastTransition` is new is preceded by a
 `service:transition` message carrying it (docs/trip-rules.md). Each pushed message gets the next hub `seq` and is kept
 in a bounded buffer, so a client reconnecting with its `sessionId` and `lastSeq` gets exactly what it missed.
-Each client has its own writer task and a queue bounded in bytes: one that cannot keep up is dropped.
+
+The fan-out does per flush what it can once: each message is encoded once, the WebSocket frames of the whole flush
+are built once (plain frames, and one `service:batch` frame for the clients that asked for it with
+`?frames=batch`), and a client with nothing pending gets them in one write to its socket, from the flusher itself:
+no task wakes up per client. A client with something still pending (its snapshot, or a socket the peer reads
+slowly) queues instead; its own writer task drains that queue. What one client has not taken yet (its queue plus
+its socket's unsent bytes) is bounded in bytes: one that cannot keep up is dropped, and nobody else waits for it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -35,6 +42,21 @@ def now_iso() -> str:
     return iso_ms(int(time.time() * 1000))
 
 
+def ws_text_frame(payload: bytes) -> bytes:
+    """`payload` as one final, unmasked, uncompressed TEXT frame (RFC 6455 section 5.2), as a server sends it.
+
+    aiohttp frames one message per write call; the fan-out frames each message once for every client and writes a
+    flush in one call. Uncompressed frames are valid on a socket that negotiated permessage-deflate (RFC 7692
+    section 6: RSV1 clear means not compressed) and leave its compression context untouched.
+    """
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", 0x81, n) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
 def _int_param(raw: str | None) -> int | None:
     if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
         return None
@@ -42,13 +64,17 @@ def _int_param(raw: str | None) -> int | None:
 
 
 class WsClient:
-    """One connected socket: a byte-bounded outgoing queue drained by its own writer task."""
+    """One connected socket: written at once while nothing is pending, else a byte-bounded queue drained by its
+    own writer task. `batch`: the client asked for `service:batch` frames."""
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, session_id: str, max_pending_bytes: int):
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, session_id: str, max_pending_bytes: int,
+                 *, batch: bool = False):
         self.ws = ws
         self.request = request
         self.session_id = session_id
         self.max_pending_bytes = max_pending_bytes
+        self.batch = batch
+        self._writing = False
         self.unanswered_pings = 0
         self.pings_sent: dict[int, float] = {}
         self._queue: deque[bytes] = deque()
@@ -58,10 +84,18 @@ class WsClient:
         self.closing = False
         self.writer: asyncio.Task | None = None
 
-    def push(self, frames: list[bytes], *, force: bool = False) -> bool:
-        """Queue frames; False when the client is too far behind (the queue was not empty and is now over bound)."""
+    def push(self, frames: list[bytes], *, force: bool = False, wire: bytes | None = None) -> bool:
+        """Send or queue messages; False when the client is too far behind (what it had not taken yet was not
+        nothing and is now over the bound). `wire`: the same messages already framed (ws_text_frame), to be written
+        as they are when nothing is pending."""
         if self.closing:
             return True
+        if wire is not None and not self._queue and not self._writing:
+            transport = self.request.transport if self.request is not None else None
+            if transport is not None and not transport.is_closing():
+                unsent = transport.get_write_buffer_size()
+                transport.write(wire)
+                return force or unsent == 0 or unsent + len(wire) <= self.max_pending_bytes
         was_empty = not self._queue
         self._queue.extend(frames)
         self._pending_bytes += sum(len(f) for f in frames)
@@ -84,10 +118,14 @@ class WsClient:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
+                # while a frame is being sent (it may wait for compression, or for the socket to drain), new
+                # messages queue behind it rather than being written ahead of it
+                self._writing = True
                 while self._queue:
                     frame = self._queue.popleft()
                     self._pending_bytes -= len(frame)
                     await self.ws.send_frame(frame, WSMsgType.TEXT)
+                self._writing = False
                 if self._close_request is not None:
                     code, message = self._close_request
                     try:
@@ -180,11 +218,25 @@ class WsHub:
             frames.append(frame)
         if not frames:
             return
+        plain_wire = b"".join(ws_text_frame(frame) for frame in frames)
+        batch_frames: list[bytes] | None = None
+        batch_wire = b""
+        pushed = 0
         for client in list(self.clients):
-            if client.push(frames):
-                self.metrics.ws_messages_pushed.inc(len(frames))
+            if client.batch:
+                if batch_frames is None:
+                    batch = b'{"type":"service:batch","seq":%d,"messages":[%b]}' % (self.seq, b",".join(frames))
+                    batch_frames = [batch]
+                    batch_wire = ws_text_frame(batch_frames[0])
+                accepted = client.push(batch_frames, wire=batch_wire)
+            else:
+                accepted = client.push(frames, wire=plain_wire)
+            if accepted:
+                pushed += len(frames)
             else:
                 self.drop(client, CLOSE_TOO_SLOW, "client too slow", reason="slow")
+        if pushed:
+            self.metrics.ws_messages_pushed.inc(pushed)
 
     # --- heartbeat ------------------------------------------------------------------------------------------------
 
@@ -196,6 +248,7 @@ class WsHub:
     def beat(self) -> None:
         timestamp = int(time.time() * 1000)
         frame = codec.dumps({"type": "ping", "timestamp": timestamp})
+        wire = ws_text_frame(frame)
         sent_at = time.monotonic()
         for client in list(self.clients):
             if client.unanswered_pings >= self.heartbeat_misses:
@@ -205,7 +258,7 @@ class WsHub:
             client.pings_sent[timestamp] = sent_at
             if len(client.pings_sent) > 8:
                 client.pings_sent.pop(next(iter(client.pings_sent)))
-            client.push([frame], force=True)
+            client.push([frame], force=True, wire=wire)
 
     # --- connections ----------------------------------------------------------------------------------------------
 
@@ -224,7 +277,7 @@ class WsHub:
                   "reconnectAttempts": _int_param(query.get("reconnectAttempts")) or 0,
                   "sessionId": session_id, "seq": self.seq, "resumed": replay is not None,
                   "snapshotSize" if replay is None else "replayed": len(body)}
-        client = WsClient(ws, request, session_id, self.max_pending_bytes)
+        client = WsClient(ws, request, session_id, self.max_pending_bytes, batch=query.get("frames") == "batch")
         client.push([codec.dumps(status), *body], force=True)
         client.writer = asyncio.create_task(client.write_loop(), name=f"ws-writer-{session_id}")
         self.clients.add(client)

@@ -22,12 +22,17 @@ class Host:
         self.gate = TrialGate()
         self.host = BreakerHost(
             enforce=enforce, states=self.states, stream_live=lambda: self.live,
-            trial_gate=lambda service: self.gate, emit=self._emit,
+            trial_gate=lambda service: self.gate, emit=self._emit, append=self._append, instance="unit",
             count_rejected=self._count_rejected, count_fail_open=self._count_fail_open)
 
     def _emit(self, service: str, outcome: str, latency_ms: float, error: str | None) -> None:
         assert latency_ms >= 0
         self.emitted.append((service, outcome, error))
+
+    def _append(self, outcome: tuple) -> None:
+        service, kind, latency_ms, _ts, instance, error = outcome
+        assert latency_ms >= 0 and instance == "unit"
+        self.emitted.append((service, kind, error))
 
     def _count_rejected(self) -> None:
         self.rejected += 1

@@ -16,7 +16,7 @@ NOT_PUBLIC = {"MetricRollup"}  # the aggregator's feed to its own rollup table, 
 def test_the_schema_folder_has_one_schema_per_contract_type():
     assert set(file_by_title()) >= {
         "CallOutcome", "BreakerCommand", "CommandResult", "ServiceState", "HealthHistoryEntry",
-        "OperationMetrics", "HeartbeatMessage", "ServiceUpdateMessage", "ConnectionStatusMessage",
+        "OperationMetrics", "HeartbeatMessage", "ServiceUpdateMessage", "ServiceBatchMessage", "ConnectionStatusMessage",
         "ConfigUpdateRequest", "ConfigUpdateResponse", "ResetRequest", "ResetResponse", "ErrorEnvelope",
         "DeadLetter", "MetricsSeries", "AuditEntry"}
 

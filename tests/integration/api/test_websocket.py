@@ -10,6 +10,7 @@ import aiohttp
 from fusebox.api import keys
 from fusebox.api.ws import CLOSE_GOING_AWAY, CLOSE_HEARTBEAT_MISSED
 from fusebox.core import codec
+from fusebox.core.schemas import schema_errors
 from tests.integration.api.support import (admin_token, gateway_settings, open_ws, running_gateway,
                                            service_state, wait_for, ws_messages)
 
@@ -62,6 +63,35 @@ async def test_changes_are_coalesced_per_service_and_circuit_changes_flush_at_on
             opened = (await ws_messages(ws, 1, timeout_s=5))[0]
             assert opened["data"]["circuit"]["state"] == "open"
             assert time.monotonic() - started < 0.9
+
+
+async def test_a_client_asking_for_batch_frames_gets_each_flush_in_one_service_batch(stack, topics, database_url,
+                                                                                     kafka_topics, http):
+    settings = gateway_settings(stack, topics, database_url, ws_batch_ms=1000)
+    async with running_gateway(settings) as gateway:
+        await kafka_topics.publish_state(service_state("gone", version=1))
+        await wait_for(lambda: "gone" in gateway.view, what="the first state")
+        async with open_ws(http, ws_url(gateway)) as plain, open_ws(http, ws_url(gateway, frames="batch")) as batched:
+            # Both get the same plain status and snapshot
+            assert [m["type"] for m in await ws_messages(plain, 2)] == ["connection:status", "service:update"]
+            assert [m["type"] for m in await ws_messages(batched, 2)] == ["connection:status", "service:update"]
+            # Given four changes and a removal within one batch window
+            await kafka_topics.publish_states([service_state(f"b-{i}", version=1) for i in range(4)])
+            await kafka_topics.remove_service("gone")
+            # Then the plain client gets five frames, and the batch client the same five messages in service:batch
+            # frames: each valid, in seq order, its seq that of its last message
+            singles = await ws_messages(plain, 5)
+            inside: list[dict] = []
+            while len(inside) < 5:
+                frame = (await ws_messages(batched, 1))[0]
+                assert frame["type"] == "service:batch", frame
+                assert schema_errors("ServiceBatchMessage", frame) == []
+                assert frame["seq"] == frame["messages"][-1]["seq"]
+                inside += frame["messages"]
+            assert inside == singles
+            assert [m["seq"] for m in inside] == list(range(inside[0]["seq"], inside[0]["seq"] + 5))
+            assert {m["service"] for m in inside if m["type"] == "service:update"} == {f"b-{i}" for i in range(4)}
+            assert [m["service"] for m in inside if m["type"] == "service:remove"] == ["gone"]
 
 
 async def test_heartbeat_pings_on_schedule_pong_echo_and_dead_clients_closed(stack, topics, database_url, http):
