@@ -25,6 +25,19 @@ CONFIG_RANGES: dict[str, tuple[int, int]] = {
 }
 CONFIG_REQUIRED = ("failureThreshold", "resetTimeoutMs", "minHealthyPeriodMs")
 
+# The trip rules beyond the seed's (docs/trip-rules.md): all optional, integers but the window type.
+TRIP_RULE_RANGES: dict[str, tuple[int, int]] = {
+    "failureRateThreshold": (1, 100),
+    "slowCallRateThreshold": (1, 100),
+    "slowCallDurationMs": (1, 86_400_000),
+    "minimumNumberOfCalls": (1, 10_000),
+    "minFailingInstances": (1, 1_000),
+}
+SLIDING_WINDOW_TYPES = ("count", "time")
+# A count window holds this many calls at most, a time window this many seconds: both are
+# stored with the state, so both are bounded.
+SLIDING_WINDOW_SIZE_MAX = {"count": 1_000, "time": 3_600}
+
 LATENCY_MAX_MS = 86_400_000  # one day: no call lasts longer, and per-minute sums of such values stay finite
 EVENT_ID_MAX = 200
 INSTANCE_MAX = 200
@@ -162,26 +175,36 @@ def outcome_issues(body: Any) -> Issues:
 
 # --- REST bodies and command payloads ----------------------------------------------------
 
-_CONFIG_FIELDS = frozenset(CONFIG_RANGES)
+_CONFIG_FIELDS = frozenset(CONFIG_RANGES) | frozenset(TRIP_RULE_RANGES) | {"slidingWindowType", "slidingWindowSize"}
 
 
 def config_issues(body: Any, prefix: str = "") -> Issues:
-    """ConfigUpdateRequest (docs/topics-and-events.md): integers only, in range; requestLimit optional."""
+    """ConfigUpdateRequest (docs/topics-and-events.md): integers only, in range; requestLimit and
+    the trip rules (docs/trip-rules.md) optional."""
     issues: Issues = []
     if not _object(issues, body, prefix.rstrip(".")):
         return issues
     _unknown(issues, body, _CONFIG_FIELDS, prefix)
-    for name, (low, high) in CONFIG_RANGES.items():
-        if name not in body:
-            if name in CONFIG_REQUIRED:
-                _issue(issues, prefix + name, "is required")
-            continue
-        value = body[name]
-        if not is_int(value):
-            _issue(issues, prefix + name, "must be an integer")
-        elif not low <= value <= high:
-            _issue(issues, prefix + name, f"must be between {low} and {high}")
+    for ranges in (CONFIG_RANGES, TRIP_RULE_RANGES):
+        for name, (low, high) in ranges.items():
+            if name not in body:
+                if name in CONFIG_REQUIRED:
+                    _issue(issues, prefix + name, "is required")
+                continue
+            _int_in(issues, body[name], prefix + name, low, high)
+    kind = body.get("slidingWindowType", "count")
+    if kind not in SLIDING_WINDOW_TYPES:
+        _issue(issues, prefix + "slidingWindowType", "must be one of count, time")
+    elif "slidingWindowSize" in body:
+        _int_in(issues, body["slidingWindowSize"], prefix + "slidingWindowSize", 1, SLIDING_WINDOW_SIZE_MAX[kind])
     return issues
+
+
+def _int_in(issues: Issues, value: Any, field: str, low: int, high: int) -> None:
+    if not is_int(value):
+        _issue(issues, field, "must be an integer")
+    elif not low <= value <= high:
+        _issue(issues, field, f"must be between {low} and {high}")
 
 
 _RESET_FIELDS = frozenset({"reason", "force", "metadata"})

@@ -44,8 +44,10 @@ BREAKER_STATES = TopicSpec("breaker-states", DEFAULT_PARTITIONS, "compact", "ser
 COMMAND_RESULTS = TopicSpec("command-results", DEFAULT_PARTITIONS, "delete", "service", "CommandResult")
 HEALTH_HISTORY = TopicSpec("health-history", DEFAULT_PARTITIONS, "delete", "service", "HealthHistoryEntry")
 METRIC_ROLLUPS = TopicSpec("metric-rollups", DEFAULT_PARTITIONS, "delete", "service", "MetricRollup")
+# Every change of circuit state with its cause: time retention (the broker's), never compacted.
+BREAKER_TRANSITIONS = TopicSpec("breaker-transitions", DEFAULT_PARTITIONS, "delete", "service", "BreakerTransition")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
-    COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS,
+    COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS, BREAKER_TRANSITIONS,
 )

@@ -1,12 +1,13 @@
 """The aggregator's Faust app: the one place that wires topics, the state table, the fold, sinks and timers.
 
     call-outcomes ─┐                          ┌─► breaker-states (one ServiceState per service per batch)
-                   ├─► intake ─► fold (batch) ─┼─► command-results, health-history
+                   ├─► intake ─► fold (batch) ─┼─► command-results, health-history, breaker-transitions
  breaker-commands ─┘                  │        └─► call-outcomes.dlq (refused records, cut to fit: dead_letters.py)
                                       └─► table "breakers" (changelog-backed; holds per-source offsets)
    timer: due deadlines ─► tick commands on breaker-commands
    health-history ─► history sink ─► PostgreSQL;  command-results ─► config projection ─► PostgreSQL
    metric-rollups (closed minutes) ─► rollup sink ─► metric_rollups (minute, hour, day rows)
+   breaker-transitions ─► transition sink ─► circuit_breaker_transitions
      (the sinks read through a consumer group of their own: sink_feed.py)
    timer: open minutes of changed services ─► metric_rollups_live (the partial bucket of every window)
 
@@ -39,7 +40,7 @@ from fusebox.core import breaker, rollups
 from fusebox.core.codec import dumps, loads
 from fusebox.core.commands import TICK, breaker_command
 from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES, CALL_OUTCOMES_DLQ,
-                                 COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
+                                 BREAKER_TRANSITIONS, COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)
 from fusebox.kafka_security import kafka_client_options, kafka_security
 from fusebox.aggregator import metrics
 from fusebox.aggregator.dead_letters import dead_letter_record, header_only_record
@@ -191,7 +192,7 @@ class Aggregator:
         prefix = settings.shared.topic_prefix
         self.names = names = {spec.suffix: spec.name(prefix) for spec in
                               (CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
-                               COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS)}
+                               COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS, BREAKER_TRANSITIONS)}
         self.suffix_of = {name: suffix for suffix, name in self.names.items()}
         self.app = AggregatorApp(
             settings.app_id,
@@ -227,6 +228,7 @@ class Aggregator:
         self.sink = PostgresSink(settings.shared.database_url, settings.shared.db_schema)
         self.sink_feed = SinkFeed(settings.shared.kafka_bootstrap, f"{settings.app_id}-sinks", {
             names[HEALTH_HISTORY.suffix]: self.sink.write_history,
+            names[BREAKER_TRANSITIONS.suffix]: self.sink.write_transitions,
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
             names[METRIC_ROLLUPS.suffix]: lambda values: self.sink.write_rollups([loads(v) for v in values]),
         }, batch=settings.sink_batch)

@@ -4,9 +4,10 @@ The rebuild uses the same pure fold as the workers, in a fresh, empty state. Out
 arrive on two topics, so the live worker decides their interleaving; each CommandResult records it
 (`appliedAfter`: the last outcome offset of that service folded before the command), and the
 rebuild honours it. The rebuilt ServiceStates are compared with the latest records of
-`breaker-states`, and the rebuilt health history with the `circuit_breaker_history` rows inside the
-retention window. Exit 0 when both are equal. `--write-history` upserts the rebuilt history into
-PostgreSQL (rebuilding lost rows; idempotent).
+`breaker-states`, and the rebuilt health history and transitions with the `circuit_breaker_history`
+and `circuit_breaker_transitions` rows inside the retention window. Exit 0 when all are equal.
+`--write-history` upserts the rebuilt history and transitions into PostgreSQL (rebuilding lost rows;
+idempotent).
 
 Run it when the workers have caught up; events arriving during the run show up as differences.
 """
@@ -45,6 +46,7 @@ RETENTION_MS = HISTORY_RETENTION_DAYS * 24 * 60 * 60 * 1000
 class Rebuild:
     states: dict[str, breaker.BreakerState] = field(default_factory=dict)
     history: dict[tuple[str, int], dict] = field(default_factory=dict)
+    transitions: dict[tuple[str, int], dict] = field(default_factory=dict)
     pending_commands: int = 0
     folded: int = 0
 
@@ -58,6 +60,8 @@ class Rebuild:
         for topic, value in emitted:
             if topic == "health-history":
                 self.history[(service, value["seq"])] = value
+            elif topic == "breaker-transitions":
+                self.transitions[(service, value["seq"])] = value
 
 
 async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec, max_clock_skew_ms: int):
@@ -135,13 +139,22 @@ def live_history(database_url: str, schema: str, since_ms: int) -> dict[tuple[st
     return {(r[0], r[1]): (r[2].isoformat(timespec="milliseconds"), r[3], r[4], r[5]) for r in rows}
 
 
+def live_transitions(database_url: str, schema: str, since_ms: int) -> dict[tuple[str, int], dict]:
+    """This deployment's transition rows (its own schema) since `since_ms`, as the documents stored."""
+    with psycopg.connect(scoped_conninfo(database_url, schema)) as conn:
+        rows = conn.execute(
+            "SELECT service_name, seq, transition FROM circuit_breaker_transitions "
+            "WHERE at >= to_timestamp(%s / 1000.0) AT TIME ZONE 'UTC'", (since_ms,)).fetchall()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
 def history_key(entry: dict) -> tuple:
     iso = entry["timestamp"]
     return (iso[:-1] if iso.endswith("Z") else iso, entry["status"], entry["duration"], entry.get("incidents", 0))
 
 
 def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, int], tuple],
-            since_ms: int) -> list[str]:
+            since_ms: int, transitions: dict[tuple[str, int], dict] | None = None) -> list[str]:
     differences = []
     for service in sorted(set(states) | set(rebuilt.states)):
         live = states.get(service)
@@ -154,6 +167,12 @@ def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, 
     for key in sorted(set(history) | set(built_history)):
         if history.get(key) != built_history.get(key):
             differences.append(f"history {key}: live {history.get(key)!r} != rebuilt {built_history.get(key)!r}")
+    if transitions is not None:
+        built_transitions = {key: t for key, t in rebuilt.transitions.items() if parse_iso_ms(t["at"]) >= since_ms}
+        for key in sorted(set(transitions) | set(built_transitions)):
+            live, built = transitions.get(key), built_transitions.get(key)
+            if live is None or built is None or dumps_sorted(live) != dumps_sorted(built):
+                differences.append(f"transition {key}: live {live!r} != rebuilt {built!r}")
     return differences
 
 
@@ -164,20 +183,22 @@ async def run(settings: Settings, write_history: bool, max_clock_skew_ms: int) -
         sink = PostgresSink(settings.database_url, settings.db_schema)
         try:
             await sink.write_history([dumps(entry) for entry in rebuilt.history.values()])
+            await sink.write_transitions([dumps(t) for t in rebuilt.transitions.values()])
         finally:
             await sink.close()
     since_ms = int(time.time() * 1000) - RETENTION_MS
     history = live_history(settings.database_url, settings.db_schema, since_ms)
-    differences = compare(rebuilt, await live_states(settings), history, since_ms)
+    transitions = live_transitions(settings.database_url, settings.db_schema, since_ms)
+    differences = compare(rebuilt, await live_states(settings), history, since_ms, transitions)
     print(f"replayed {rebuilt.folded} events into {len(rebuilt.states)} services and "
-          f"{len(rebuilt.history)} history entries in {time.monotonic() - started:.1f}s"
+          f"{len(rebuilt.history)} history entries and {len(rebuilt.transitions)} transitions in {time.monotonic() - started:.1f}s"
           + (f"; {rebuilt.pending_commands} commands not yet applied live" if rebuilt.pending_commands else ""))
     for line in differences[:50]:
         print(line)
     if differences:
         print(f"MISMATCH: {len(differences)} differences")
         return 1
-    print("MATCH: rebuilt states and history equal the live ones")
+    print("MATCH: rebuilt states, history and transitions equal the live ones")
     return 0
 
 

@@ -17,7 +17,7 @@ from fusebox.core.commands import CONFIG_UPDATE
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.storage.schema import scoped_conninfo
 from fusebox.aggregator import rollup_store
-from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS
+from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS, TRANSITION_ROWS
 
 logger = logging.getLogger("fusebox.aggregator.sinks")
 
@@ -46,7 +46,21 @@ ON CONFLICT (service_name) DO UPDATE SET
 WHERE circuit_breaker_config.updated_at <= EXCLUDED.updated_at
 """
 
+# BreakerTransition documents as on the breaker-transitions topic; (service, seq) is their natural key.
+UPSERT_TRANSITIONS = """
+INSERT INTO circuit_breaker_transitions (service_name, seq, at, from_state, to_state, rule, transition)
+SELECT DISTINCT ON (e->>'service', (e->>'seq')::bigint)
+       e->>'service', (e->>'seq')::bigint, (e->>'at')::timestamptz AT TIME ZONE 'UTC', e->>'from', e->>'to',
+       e->'cause'->>'rule', e
+FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS entries(e, n)
+ORDER BY e->>'service', (e->>'seq')::bigint, n DESC
+ON CONFLICT (service_name, seq) DO UPDATE SET
+    at = EXCLUDED.at, from_state = EXCLUDED.from_state, to_state = EXCLUDED.to_state, rule = EXCLUDED.rule,
+    transition = EXCLUDED.transition
+"""
+
 DELETE_EXPIRED_HISTORY = "DELETE FROM circuit_breaker_history WHERE timestamp < %s"
+DELETE_EXPIRED_TRANSITIONS = "DELETE FROM circuit_breaker_transitions WHERE at < %s"
 
 
 def config_row(result: dict) -> tuple:
@@ -84,6 +98,13 @@ class PostgresSink:
             await self._retrying("history", lambda: self._execute(UPSERT_HISTORY, (documents,)))
             HISTORY_ROWS.inc(len(entries))
 
+    async def write_transitions(self, transitions: Sequence[bytes | str]) -> None:
+        """Upsert BreakerTransition documents, JSON-encoded as on the breaker-transitions topic."""
+        if transitions:
+            documents = "[" + ",".join(t.decode() if isinstance(t, bytes) else t for t in transitions) + "]"
+            await self._retrying("transitions", lambda: self._execute(UPSERT_TRANSITIONS, (documents,)))
+            TRANSITION_ROWS.inc(len(transitions))
+
     async def write_configs(self, results: Sequence[dict]) -> None:
         rows = [config_row(r) for r in results
                 if r.get("type") == CONFIG_UPDATE and r.get("ok") and "result" in r]
@@ -94,9 +115,12 @@ class PostgresSink:
         cutoff = older_than.astimezone(timezone.utc).replace(tzinfo=None)
 
         async def delete() -> int:
+            # Transitions are kept as long as the history they explain.
             async with self._pool.connection() as conn:
                 cur = await conn.execute(DELETE_EXPIRED_HISTORY, (cutoff,))
-                return cur.rowcount
+                deleted = cur.rowcount
+                cur = await conn.execute(DELETE_EXPIRED_TRANSITIONS, (cutoff,))
+                return deleted + cur.rowcount
 
         return await self._retrying("retention", delete)
 

@@ -17,7 +17,7 @@ from fusebox.api.auth import make_auth_middleware
 from fusebox.api.dependency_guard import OPEN, DependencyBreaker
 from fusebox.api.commands import CommandBus
 from fusebox.api.errors import make_error_middleware
-from fusebox.api.history import HistoryReader
+from fusebox.api.history import HistoryReader, TransitionReader
 from fusebox.api.metrics import ApiMetrics, make_request_metrics_middleware
 from fusebox.api.metrics_reader import CachedMetricsReader, MetricsReader, RollupTableMetricsReader
 from fusebox.api.openapi import openapi_json
@@ -99,6 +99,7 @@ def _gateway(metrics_reader: MetricsReader | None):
         app[keys.COMMAND_BUS] = bus
         app[keys.ACTIONS] = AdminActions(view, bus, AuditLog(db), limiter, metrics)
         app[keys.HISTORY] = HistoryReader(db)
+        app[keys.TRANSITIONS] = TransitionReader(db)
         app[keys.AUDIT_TRAIL] = AuditTrail(db)
         app[keys.METRICS_READER] = CachedMetricsReader(metrics_reader or RollupTableMetricsReader(db),
                                                        settings.metrics_cache_ttl_s, redis, f"fusebox:{prefix}")

@@ -1,4 +1,5 @@
-"""Health history from `circuit_breaker_history`: one entry per status period, oldest first."""
+"""Health history from `circuit_breaker_history`: one entry per status period, oldest first; and the
+breaker's transitions from `circuit_breaker_transitions`, in their order."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -32,3 +33,22 @@ class HistoryReader:
         rows = await self.db.run(select)
         return [{"timestamp": iso_datetime(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
                 for ts, status, duration, incidents in rows]
+
+
+class TransitionReader:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
+        """BreakerTransitions of `service` with `at` in [since, until], oldest first (by seq)."""
+        since_utc = since.astimezone(timezone.utc).replace(tzinfo=None)
+        until_utc = until.astimezone(timezone.utc).replace(tzinfo=None)
+
+        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
+            cursor = await conn.execute(
+                "SELECT transition FROM circuit_breaker_transitions"
+                " WHERE service_name = %s AND at >= %s AND at <= %s ORDER BY seq LIMIT %s",
+                (service, since_utc, until_utc, limit))
+            return await cursor.fetchall()
+
+        return [transition for (transition,) in await self.db.run(select)]

@@ -6,7 +6,7 @@ from aiohttp import web
 from fusebox.api.admin_actions import AdminActions
 from fusebox.api.audit import AuditTrail
 from fusebox.api.commands import CommandBus
-from fusebox.api.history import HistoryReader
+from fusebox.api.history import HistoryReader, TransitionReader
 from fusebox.api.metrics import ApiMetrics
 from fusebox.api.metrics_reader import MetricsReader
 from fusebox.api.settings import ApiSettings
@@ -24,6 +24,7 @@ DATABASE = web.AppKey("database", Database)
 COMMAND_BUS = web.AppKey("command_bus", CommandBus)
 ACTIONS = web.AppKey("actions", AdminActions)
 HISTORY = web.AppKey("history", HistoryReader)
+TRANSITIONS = web.AppKey("transitions", TransitionReader)
 METRICS_READER = web.AppKey("metrics_reader", MetricsReader)
 AUDIT_TRAIL = web.AppKey("audit_trail", AuditTrail)
 WS_SLOTS = web.AppKey("ws_slots", ConnectionSlots)

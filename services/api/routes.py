@@ -11,7 +11,7 @@ from fusebox.api.auth import authenticate, principal_of
 from fusebox.api.errors import ApiError, json_response, request_id_of
 from fusebox.api.history import RETENTION
 from fusebox.api.keys import (ACTIONS, AUDIT_TRAIL, COMMAND_BUS, DATABASE, HISTORY, HUB, METRICS, METRICS_READER,
-                              OPENAPI_JSON, SETTINGS, VIEW, WS_SLOTS)
+                              OPENAPI_JSON, SETTINGS, TRANSITIONS, VIEW, WS_SLOTS)
 from fusebox.api.metrics_reader import MetricsUnavailable
 from fusebox.api.request_body import read_body
 from fusebox.api.validation import parse_limit, parse_time, validate_service, validate_timeframe
@@ -81,6 +81,13 @@ async def history(request: web.Request) -> web.Response:
     since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
     limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
     return json_response(await request.app[HISTORY].read(service, since, until, limit))
+
+
+async def transitions(request: web.Request) -> web.Response:
+    service = _known_service(request)
+    since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
+    limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
+    return json_response(await request.app[TRANSITIONS].read(service, since, until, limit))
 
 
 async def operation_metrics(request: web.Request) -> web.Response:
@@ -225,6 +232,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_put(f"{BASE}/{{service}}/config", update_config)
     app.router.add_post(f"{BASE}/{{service}}/reset", reset)
     app.router.add_get(f"{BASE}/{{service}}/history", history)
+    app.router.add_get(f"{BASE}/{{service}}/transitions", transitions)
     app.router.add_get(f"{BASE}/{{service}}/metrics", operation_metrics)
     app.router.add_get(f"{BASE}/{{service}}/metrics/series", metrics_series)
     app.router.add_get(f"{BASE}/{{service}}/audit", audit_trail)

@@ -1,7 +1,8 @@
 """The admin WebSocket hub (docs/api.md): snapshot, coalesced `service:update` batches with `seq`, heartbeats, resume.
 
 Every change the state view reports is coalesced per service and flushed as one batch to every client, at most
-every `batch_s`, or at once when a circuit changes state. Each pushed message gets the next hub `seq` and is kept
+every `batch_s`, or at once when a circuit changes state. A state whose `lastTransition` is new is preceded by a
+`service:transition` message carrying it (docs/trip-rules.md). Each pushed message gets the next hub `seq` and is kept
 in a bounded buffer, so a client reconnecting with its `sessionId` and `lastSeq` gets exactly what it missed.
 
 The fan-out does per flush what it can once: each message is encoded once, the WebSocket frames of the whole flush
@@ -158,6 +159,7 @@ class WsHub:
         self._buffer: deque[tuple[int, bytes]] = deque(maxlen=resume_buffer)
         self._latest: dict[str, bytes] = {}
         self._circuit_states: dict[str, str | None] = {}
+        self._transition_seqs: dict[str, int | None] = {}  # per service, the seq of the last transition pushed
         self._pending: dict[str, dict | None] = {}
         self._dirty = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -194,7 +196,21 @@ class WsHub:
                 frame = codec.dumps({"type": "service:remove", "service": service, "seq": self.seq})
                 self._latest.pop(service, None)
                 self._circuit_states.pop(service, None)
+                self._transition_seqs.pop(service, None)
             else:
+                transition = state.get("lastTransition")
+                if transition is not None and self._transition_seqs.get(service) != transition.get("seq"):
+                    # The first sight of a service's state carries its last transition as news only
+                    # when the hub saw the service before: a snapshot is no news.
+                    if service in self._transition_seqs:
+                        moved = codec.dumps({"type": "service:transition", "service": service, "seq": self.seq,
+                                             "data": transition})
+                        self._buffer.append((self.seq, moved))
+                        frames.append(moved)
+                        self.seq += 1
+                    self._transition_seqs[service] = transition.get("seq")
+                elif service not in self._transition_seqs:
+                    self._transition_seqs[service] = None
                 frame = codec.dumps({"type": "service:update", "service": service, "seq": self.seq, "data": state})
                 self._latest[service] = frame
                 self._circuit_states[service] = _circuit_state(state)

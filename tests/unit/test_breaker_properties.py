@@ -12,13 +12,30 @@ from tests.unit.breaker_log import (as_events, command, configure, outcome, rese
 
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# Small timeouts and thresholds, so that random logs go through every state.
+# The trip rules beyond the seed's (docs/trip-rules.md), small so that random logs reach them.
+trip_rules = st.fixed_dictionaries({}, optional={
+    "failureRateThreshold": st.integers(1, 100),
+    "slowCallRateThreshold": st.integers(1, 100),
+    "slowCallDurationMs": st.integers(1, 60),
+    "slidingWindowType": st.sampled_from(["count", "time"]),
+    "slidingWindowSize": st.integers(1, 8),
+    "minimumNumberOfCalls": st.integers(1, 6),
+    "minFailingInstances": st.integers(1, 3),
+})
+
+
+def _configure(at, threshold, timeout, healthy, limit, rules):
+    body = configure(at, failure_threshold=threshold, reset_timeout_ms=timeout, min_healthy_period_ms=healthy,
+                     request_limit=limit)
+    return {**body, "payload": {**body["payload"], **rules}}
+
+
+# Small timeouts and thresholds, so that random logs go through every state; half of them
+# with trip rules.
 configs = st.builds(
-    lambda at, threshold, timeout, healthy, limit: configure(
-        at, failure_threshold=threshold, reset_timeout_ms=timeout, min_healthy_period_ms=healthy,
-        request_limit=limit),
+    _configure,
     st.just(0), st.integers(1, 4), st.integers(100, 2_000), st.integers(0, 3_000),
-    st.none() | st.integers(1, 3))
+    st.none() | st.integers(1, 3), st.just({}) | trip_rules)
 
 step = st.one_of(
     st.tuples(st.just("outcome"), st.sampled_from(["success", "success", "failure", "failure", "timeout",
@@ -47,6 +64,8 @@ def logs(draw, max_size: int = 60) -> list[dict]:
         if kind == "outcome":
             body = outcome(arg, at)
             body["eventId"] = f"e{len(bodies)}"
+            body["latencyMs"] = draw(st.sampled_from([5.0, 30.0, 100.0]))
+            body["instance"] = draw(st.sampled_from(["pod-a", "pod-b", "pod-c", None]))
         elif kind == "tick":
             body = tick(at)
         elif kind == "reset":
@@ -151,6 +170,7 @@ def test_every_emitted_object_and_every_state_validates_against_its_schema(bodie
         assert schema_errors("ServiceState", breaker.to_service_state(state)) == []
         for topic, value in out:
             title = {"health-history": "HealthHistoryEntry", "command-results": "CommandResult",
+                     "breaker-transitions": "BreakerTransition",
                      "metric-rollups": "MetricRollup"}[topic]
             assert schema_errors(title, value) == [], value
 
@@ -158,7 +178,7 @@ def test_every_emitted_object_and_every_state_validates_against_its_schema(bodie
 def _check_invariants(state: breaker.BreakerState) -> None:
     view = breaker.to_service_state(state)
     circuit, config = view["circuit"], view["config"]
-    if circuit["state"] == "closed":
+    if circuit["state"] == "closed" and state.min_failing_instances is None:
         assert circuit["failureCount"] < config["failureThreshold"]
         assert circuit["recoveryAttempts"] == 0 and circuit["openedAt"] is None
     if circuit["state"] == "open":
@@ -180,10 +200,21 @@ def _check_invariants(state: breaker.BreakerState) -> None:
 @given(logs())
 def test_state_invariants_hold_after_every_event(bodies):
     state, previous_incidents = breaker.new_state("payments-api"), 0
-    history, results, commands = [], [], 0
+    history, results, commands, moves = [], [], 0, []
     for source, offset, body in as_events(bodies):
+        before = state.circuit
         state, out = breaker.fold(state, source, offset, body)
         _check_invariants(state)
+        # every change of circuit is one transition, chained from where the circuit was
+        these = [value for topic, value in out if topic == "breaker-transitions"]
+        for move in these:
+            assert move["from"] == before != move["to"]
+            assert move["cause"]["input"] == {"source": source, "offset": offset}
+            before = move["to"]
+        assert before == state.circuit
+        moves += these
+        if moves:
+            assert state.last_transition == moves[-1]
         # totalIncidents is a lifetime count: it never goes down
         assert state.total_incidents >= previous_incidents
         previous_incidents = state.total_incidents
@@ -196,6 +227,8 @@ def test_state_invariants_hold_after_every_event(bodies):
     assert [h["seq"] for h in history] == list(range(1, len(history) + 1))
     for earlier, later in zip(history, history[1:]):
         assert earlier["status"] != later["status"]
+    # transitions are numbered 1, 2, 3 …, one per circuit change
+    assert [m["seq"] for m in moves] == list(range(1, len(moves) + 1)) and len(moves) == state.transitions
     # every incident belongs to exactly one period
     assert sum(h["incidents"] for h in history) + state.period_incidents == state.total_incidents
 

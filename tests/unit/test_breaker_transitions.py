@@ -246,7 +246,7 @@ def test_the_first_event_of_a_service_does_not_leave_an_empty_period():
 def test_history_and_the_command_result_come_out_in_the_order_they_happened():
     state, _ = run(OPENED)
     _, emitted = run([tick(30_004)], state)
-    assert [topic for topic, _ in emitted] == ["health-history", "command-results"]
+    assert [topic for topic, _ in emitted] == ["breaker-transitions", "health-history", "command-results"]
 
 
 def test_events_at_or_below_the_last_applied_offset_are_skipped():

@@ -27,11 +27,12 @@ def test_a_breaker_that_opens_publishes_its_history_then_its_new_state():
     # When the batch's outputs are built
     messages = output_messages(result, NAMES)
 
-    # Then the emitted history comes first, then one breaker-states record per changed service
+    # Then the emitted transition and history come first, then one breaker-states record per changed service
     topics = [(topic, key) for topic, key, _value, _headers in messages]
-    assert topics == [("t.health-history", b"payments-api"), ("t.breaker-states", b"payments-api"),
-                      ("t.breaker-states", b"search")]
-    history, state = loads(messages[0][2]), loads(messages[1][2])
+    assert topics == [("t.breaker-transitions", b"payments-api"), ("t.health-history", b"payments-api"),
+                      ("t.breaker-states", b"payments-api"), ("t.breaker-states", b"search")]
+    transition, history, state = (loads(messages[i][2]) for i in range(3))
+    assert (transition["to"], transition["cause"]["rule"]) == ("open", "consecutive-failures")
     assert (history["status"], history["seq"]) == ("degraded", 1)
     assert state["circuit"]["state"] == "open" and state == breaker.to_service_state(result.changes[0].state)
     assert all(headers is None for *_rest, headers in messages)

@@ -16,8 +16,11 @@ moves time back. Semantics, rule by rule: docs/breaker-semantics.md.
               │                                                     └───────────┘
           reset(force=true), from any state
 
-Public API (the modules of this package, by concern: state, transitions, commands, event,
-batch, placement, views):
+The seed's rule (consecutive failures) is drawn above; a config may add rate rules over a
+sliding window and a quorum of failing instances (trip.py, window.py; docs/trip-rules.md).
+
+Public API (the modules of this package, by concern: state, window, trip, transitions,
+commands, event, batch, placement, views):
     new_state(service) -> BreakerState
     fold(state, source, offset, body) -> (state, emitted)  one event, the rules written plainly
     fold_batch(state, events) -> (state, emitted)          the aggregator's hot path, equal to it
@@ -30,8 +33,8 @@ batch, placement, views):
 
 `source` is a topic partition without the topic prefix ("call-outcomes:3"); an event whose
 offset is at or below the last one applied from its source is skipped. Emitted items are
-`(topic_suffix, value)` pairs, `"health-history"` or `"command-results"`, in the order they
-happened, plus `"metric-rollups"` (closed minutes, fusebox.core.rollups) unless folded with
+`(topic_suffix, value)` pairs, `"breaker-transitions"` (every circuit change with its cause,
+trip.py), `"health-history"` or `"command-results"`, in the order they happened, plus `"metric-rollups"` (closed minutes, fusebox.core.rollups) unless folded with
 `rollups=False`. Neither `fold` nor `fold_batch` changes the state passed in.
 """
 from __future__ import annotations
@@ -44,12 +47,12 @@ from fusebox.core.breaker.state import (CLOSED, DEFAULT_FAILURE_THRESHOLD, DEFAU
                     DEFAULT_REQUEST_LIMIT, DEFAULT_RESET_TIMEOUT_MS, DEGRADED, FAILED, HALF_OPEN,
                     HEALTHY, OPEN, RECORD_FORMAT, BreakerState, new_state, state_from_record,
                     state_to_record)
-from fusebox.core.breaker.transitions import HEALTH_HISTORY, Emitted
+from fusebox.core.breaker.transitions import BREAKER_TRANSITIONS, HEALTH_HISTORY, Emitted
 from fusebox.core.breaker.views import changed_circuit, next_deadline, to_service_state
 
 __all__ = [
     "CLOSED", "OPEN", "HALF_OPEN", "HEALTHY", "DEGRADED", "FAILED",
-    "HEALTH_HISTORY", "COMMAND_RESULTS",
+    "HEALTH_HISTORY", "COMMAND_RESULTS", "BREAKER_TRANSITIONS",
     "DEFAULT_FAILURE_THRESHOLD", "DEFAULT_RESET_TIMEOUT_MS", "DEFAULT_MIN_HEALTHY_PERIOD_MS",
     "DEFAULT_REQUEST_LIMIT", "RECORD_FORMAT",
     "BreakerState", "Emitted", "new_state", "state_to_record", "state_from_record",

@@ -12,7 +12,9 @@ from fusebox.core import rollups as _rollups
 from fusebox.core.rollups import add as _rollup_add, bucket_for as _bucket_for
 from fusebox.core.breaker.commands import on_command
 from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState, clone_for_batch, store_locals
-from fusebox.core.breaker.transitions import Emitted, advance, close_circuit, count_failure, open_circuit, settle
+from fusebox.core.breaker.transitions import (TRIAL_SUCCEEDED, Emitted, advance, close_circuit, count_failure,
+                                              open_circuit, settle, windowed_call)
+from fusebox.core.breaker.trip import CONSECUTIVE_FAILURES, TRIAL_FAILED
 
 
 def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
@@ -47,7 +49,7 @@ def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
             if rollups and ro.due is not None and body["issuedAt"] >= ro.due:
                 _rollups.advance(ro, body["issuedAt"], service, out)
                 touched.clear()
-            on_command(s, body, out)
+            on_command(s, body, out, (source, offset, body))
             now, version, updated_at = s.now, s.version, s.updated_at
             continue
 
@@ -58,7 +60,7 @@ def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
             wake = s.wake
             if wake is not None and wake <= t:
                 store_locals(s, now, version, updated_at, successful, failed, rejected, last_op)
-                advance(s, t, out)
+                advance(s, t, out, (source, offset, body))
             now = t
             if rollups and ro.due is not None and t >= ro.due:
                 _rollups.advance(ro, t, service, out)
@@ -72,7 +74,18 @@ def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
                 bucket = _bucket_for(ro, minute, now, service, touched, out)
             _rollup_add(bucket, outcome, body["latencyMs"])
         # Only a change of circuit, failureCount or wake can change the status.
-        if outcome == "success":
+        if s.window is not None and outcome != "rejected":
+            # A windowed rule (trip.py): the one-event fold's code, for every call.
+            if outcome == "success":
+                successful += 1
+            else:
+                failed += 1
+            if last_op is None or t > last_op:
+                last_op = t
+            store_locals(s, now, version, updated_at, successful, failed, rejected, last_op)
+            windowed_call(s, t, outcome, body, (source, offset, body), out)
+            settle(s, now, out)
+        elif outcome == "success":
             successful += 1
             if last_op is None or t > last_op:
                 last_op = t
@@ -86,7 +99,7 @@ def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
                 s.trial_successes += 1
                 if s.trial_successes >= (s.request_limit or DEFAULT_REQUEST_LIMIT):
                     store_locals(s, now, version, updated_at, successful, failed, rejected, last_op)
-                    close_circuit(s)
+                    close_circuit(s, TRIAL_SUCCEEDED, (source, offset, body), out)
                     settle(s, now, out)
         elif outcome == "rejected":
             rejected += 1  # short-circuited by the client: not a call to the dependency
@@ -96,18 +109,18 @@ def fold_batch(state: BreakerState, events: Iterable[tuple[str, int, dict]],
                 last_op = t
             circuit = s.circuit
             if circuit == CLOSED:
-                count_failure(s, t)
+                count_failure(s, t, body)
                 if s.failure_count >= s.failure_threshold:
                     store_locals(s, now, version, updated_at, successful, failed, rejected, last_op)
-                    open_circuit(s, True)
+                    open_circuit(s, True, CONSECUTIVE_FAILURES, (source, offset, body), out, s.failure_threshold)
                     settle(s, now, out)
                 elif s.failure_count == 1:
                     store_locals(s, now, version, updated_at, successful, failed, rejected, last_op)
                     settle(s, now, out)
             elif circuit == HALF_OPEN:
-                count_failure(s, t)
+                count_failure(s, t, body)
                 store_locals(s, now, version, updated_at, successful, failed, rejected, last_op)
-                open_circuit(s, False)
+                open_circuit(s, False, TRIAL_FAILED, (source, offset, body), out)
                 settle(s, now, out)
     if last_source is not None:
         offsets[last_source] = last_offset

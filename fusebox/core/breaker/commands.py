@@ -10,18 +10,44 @@ from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE, TICK
 from fusebox.core.isotime import iso_ms, iso_or_none
 from fusebox.core.rules import config_issues
 from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, OPEN, BreakerState
-from fusebox.core.breaker.transitions import (Emitted, advance, close_circuit, half_open, healthy_wake, open_circuit, settle,
-                          start_healthy_period, touch)
+from fusebox.core.breaker import trip
+from fusebox.core.breaker.transitions import (FORCED_RESET, MANUAL_RESET, RESET_TIMEOUT_ELAPSED,
+                                              TRIAL_SUCCEEDED, Emitted, Trigger, advance, close_circuit, half_open,
+                                              healthy_wake, open_circuit, settle, start_healthy_period, touch)
 
 COMMAND_RESULTS = "command-results"
 
 
+# The trip rules' wire names and the state fields that hold them, in wire order; a rule not
+# configured is absent from the config, so a config of the seed's fields reads as before.
+TRIP_RULE_FIELDS = (
+    ("failureRateThreshold", "failure_rate_threshold"),
+    ("slowCallRateThreshold", "slow_call_rate_threshold"),
+    ("slowCallDurationMs", "slow_call_duration_ms"),
+    ("slidingWindowType", "sliding_window_type"),
+    ("slidingWindowSize", "sliding_window_size"),
+    ("minimumNumberOfCalls", "minimum_number_of_calls"),
+    ("minFailingInstances", "min_failing_instances"),
+)
+
+
 def config_of(s: BreakerState) -> dict[str, Any]:
-    return {"failureThreshold": s.failure_threshold, "resetTimeoutMs": s.reset_timeout_ms,
-            "minHealthyPeriodMs": s.min_healthy_period_ms, "requestLimit": s.request_limit}
+    config = {"failureThreshold": s.failure_threshold, "resetTimeoutMs": s.reset_timeout_ms,
+              "minHealthyPeriodMs": s.min_healthy_period_ms, "requestLimit": s.request_limit}
+    for wire, field in TRIP_RULE_FIELDS:
+        value = getattr(s, field)
+        if value is not None:
+            config[wire] = value
+    return config
 
 
-def _on_config_update(s: BreakerState, payload: Any) -> tuple[bool, dict | None, dict | None]:
+def _window_shape(s: BreakerState) -> tuple:
+    return (trip.windowed(s), trip.rate_rules(s), s.sliding_window_type, s.sliding_window_size, s.request_limit,
+            s.slow_call_rate_threshold is not None and trip.slow_call_duration_ms(s))
+
+
+def _on_config_update(s: BreakerState, payload: Any, trigger: Trigger,
+                      out: Emitted) -> tuple[bool, dict | None, dict | None]:
     issues = config_issues(payload, "payload.")
     if issues:
         return False, None, {"code": "VALIDATION_FAILED",
@@ -31,41 +57,63 @@ def _on_config_update(s: BreakerState, payload: Any) -> tuple[bool, dict | None,
     s.reset_timeout_ms = payload["resetTimeoutMs"]
     s.min_healthy_period_ms = payload["minHealthyPeriodMs"]
     s.request_limit = payload.get("requestLimit")
+    shape = _window_shape(s)
+    for wire, field in TRIP_RULE_FIELDS:
+        setattr(s, field, payload.get(wire))
     after = config_of(s)
+    # A window of another shape starts empty: its calls were counted under other rules.
+    if _window_shape(s) != shape or (s.window is None) == trip.windowed(s):
+        if s.circuit == HALF_OPEN:
+            s.window = trip.trial_window(s)
+        elif s.circuit == CLOSED:
+            s.window = trip.closed_window(s)
+        else:
+            s.window = trip.closed_window(s)
     # The rules are conditions on the state: re-evaluate them now under the new config.
     if s.circuit == CLOSED:
-        if s.failure_count >= s.failure_threshold:
-            open_circuit(s, True)
+        verdict = trip.judge_closed(s) if s.window is not None else (
+            (trip.CONSECUTIVE_FAILURES, s.failure_threshold, None) if s.failure_count >= s.failure_threshold else None)
+        if verdict is not None:
+            rule, threshold, minimum = verdict
+            open_circuit(s, True, rule, trigger, out, threshold, minimum)
         elif s.wake is not None:
             s.wake = healthy_wake(s)
     elif s.circuit == HALF_OPEN:
-        if s.trial_successes >= (s.request_limit or DEFAULT_REQUEST_LIMIT):
-            close_circuit(s)
+        if s.trial_successes >= (s.request_limit or DEFAULT_REQUEST_LIMIT) and not trip.rate_rules(s):
+            close_circuit(s, TRIAL_SUCCEEDED, trigger, out)
     else:
         s.wake = s.opened_at + s.reset_timeout_ms
         if s.wake <= s.now:
-            half_open(s)
+            half_open(s, RESET_TIMEOUT_ELAPSED, trigger, out)
     return after != before or s.transitions != transitions, {"config": after}, None
 
 
-def _on_reset(s: BreakerState, payload: Any) -> tuple[bool, dict | None, dict | None]:
+def _on_reset(s: BreakerState, payload: Any, trigger: Trigger,
+              out: Emitted) -> tuple[bool, dict | None, dict | None]:
     previous = {"failureCount": s.failure_count, "lastFailure": iso_or_none(s.last_failure),
                 "totalIncidents": s.total_incidents}
     if payload.get("force") is True:
-        close_circuit(s)
+        close_circuit(s, FORCED_RESET, trigger, out)
         s.last_failure = None
+        s.recent_errors = []
+        s.failing_instances = []
     elif s.circuit == OPEN:
-        half_open(s)  # a trial now, skipping the rest of the timeout
+        half_open(s, MANUAL_RESET, trigger, out)  # a trial now, skipping the rest of the timeout
     else:
         s.failure_count = 0
         s.last_failure = None
         s.trial_successes = 0
+        s.recent_errors = []
+        s.failing_instances = []
+        if s.window is not None:
+            s.window = trip.closed_window(s) if s.circuit == CLOSED else trip.trial_window(s)
         if s.circuit == CLOSED:
             start_healthy_period(s)
     return True, {"previousState": previous, "state": s.circuit}, None
 
 
-def _on_tick(s: BreakerState, payload: Any) -> tuple[bool, dict | None, dict | None]:
+def _on_tick(s: BreakerState, payload: Any, trigger: Trigger,
+             out: Emitted) -> tuple[bool, dict | None, dict | None]:
     return False, {"state": s.circuit}, None
 
 
@@ -76,19 +124,19 @@ _COMMANDS = {
 }
 
 
-def on_command(s: BreakerState, body: dict, out: Emitted) -> None:
+def on_command(s: BreakerState, body: dict, out: Emitted, trigger: Trigger) -> None:
     t = body["issuedAt"]
     changed = False
     if s.now is None:
         s.now = s.status_since = t
     elif t > s.now:
-        changed = advance(s, t, out)
+        changed = advance(s, t, out, trigger)
     kind = body.get("type")
     handler = _COMMANDS.get(kind)
     if handler is None:
         result, error = None, {"code": "VALIDATION_FAILED", "message": f"unknown command type {kind!r}"}
     else:
-        applied, result, error = handler(s, body.get("payload") or {})
+        applied, result, error = handler(s, body.get("payload") or {}, trigger, out)
         changed = changed or applied
     if changed:
         touch(s)

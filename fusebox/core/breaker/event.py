@@ -9,7 +9,9 @@ from __future__ import annotations
 from fusebox.core import rollups as _rollups
 from fusebox.core.breaker.commands import on_command
 from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, BreakerState, copy_state
-from fusebox.core.breaker.transitions import Emitted, advance, close_circuit, count_failure, open_circuit, settle, touch
+from fusebox.core.breaker.transitions import (TRIAL_SUCCEEDED, Emitted, advance, close_circuit, count_failure,
+                                              open_circuit, settle, touch, windowed_call)
+from fusebox.core.breaker.trip import CONSECUTIVE_FAILURES, TRIAL_FAILED
 
 
 def fold(state: BreakerState, source: str, offset: int, body: dict,
@@ -23,9 +25,9 @@ def fold(state: BreakerState, source: str, offset: int, body: dict,
     if body.get("outcome") is None:
         if rollups:
             _close_minutes(s, body["issuedAt"], out)
-        on_command(s, body, out)
+        on_command(s, body, out, (source, offset, body))
     else:
-        _on_outcome(s, body, rollups, out)
+        _on_outcome(s, body, rollups, out, (source, offset, body))
     return s, out
 
 
@@ -36,7 +38,7 @@ def _close_minutes(s: BreakerState, t: int, out: Emitted) -> None:
         _rollups.advance(s.rollups, t, s.service, out)
 
 
-def _on_outcome(s: BreakerState, body: dict, rollups: bool, out: Emitted) -> None:
+def _on_outcome(s: BreakerState, body: dict, rollups: bool, out: Emitted, trigger: tuple[str, int, dict]) -> None:
     t = body["ts"]
     outcome = body["outcome"]
 
@@ -45,7 +47,7 @@ def _on_outcome(s: BreakerState, body: dict, rollups: bool, out: Emitted) -> Non
     if s.now is None:
         s.now = s.status_since = t
     elif t > s.now:
-        advance(s, t, out)
+        advance(s, t, out, trigger)
         if rollups:
             _close_minutes(s, t, out)
     touch(s)
@@ -65,19 +67,22 @@ def _on_outcome(s: BreakerState, body: dict, rollups: bool, out: Emitted) -> Non
     if s.last_operation is None or t > s.last_operation:
         s.last_operation = t
 
-    # The circuit: an open circuit ignores outcomes until it wakes into half-open.
-    if outcome == "success":
+    # The circuit: an open circuit ignores outcomes until it wakes into half-open. With a
+    # windowed rule configured (trip.py), the window's rules decide instead of the seed's.
+    if s.window is not None:
+        windowed_call(s, t, outcome, body, trigger, out)
+    elif outcome == "success":
         if s.circuit == CLOSED:
             s.failure_count = 0
         elif s.circuit == HALF_OPEN:
             s.trial_successes += 1
             if s.trial_successes >= (s.request_limit or DEFAULT_REQUEST_LIMIT):
-                close_circuit(s)
+                close_circuit(s, TRIAL_SUCCEEDED, trigger, out)
     elif s.circuit == CLOSED:
-        count_failure(s, t)
+        count_failure(s, t, body)
         if s.failure_count >= s.failure_threshold:
-            open_circuit(s, True)
+            open_circuit(s, True, CONSECUTIVE_FAILURES, trigger, out, s.failure_threshold)
     elif s.circuit == HALF_OPEN:
-        count_failure(s, t)
-        open_circuit(s, False)  # the trial failed: the same incident
+        count_failure(s, t, body)
+        open_circuit(s, False, TRIAL_FAILED, trigger, out)  # the trial failed: the same incident
     settle(s, s.now, out)

@@ -12,6 +12,7 @@ from typing import Any
 
 from fusebox.core import rollups as _rollups
 from fusebox.core.rollups import RollupState
+from fusebox.core.breaker.window import copy_window
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 HEALTHY, DEGRADED, FAILED = "healthy", "degraded", "failed"
@@ -21,9 +22,13 @@ DEFAULT_RESET_TIMEOUT_MS = 30_000
 DEFAULT_MIN_HEALTHY_PERIOD_MS = 60_000
 DEFAULT_REQUEST_LIMIT = 1
 
-RECORD_FORMAT = 2  # 2 added "rollups"; a format-1 record loads with no open rollups
+# 2 added "rollups"; 3 the trip rules, the window, the recent errors and failing instances and
+# the last transition. An older record loads with those at their new-state values.
+RECORD_FORMAT = 3
 
 _NEW_DICT = object()  # a field whose new value is a fresh dict, and that a copy copies
+_NEW_LIST = object()  # a field whose new value is a fresh list, and that a copy copies
+_WINDOW = object()  # the window: None in a new state, deep-copied by a copy
 
 # Every recorded field, in record order, with its value in a new state (`service` is given).
 FIELDS: dict[str, Any] = {
@@ -54,7 +59,21 @@ FIELDS: dict[str, Any] = {
     "updated_at": None,
     "now": None,
     "offsets": _NEW_DICT,
+    # The trip rules beyond the seed's (docs/trip-rules.md): None when not configured.
+    "failure_rate_threshold": None,
+    "slow_call_rate_threshold": None,
+    "slow_call_duration_ms": None,
+    "sliding_window_type": None,
+    "sliding_window_size": None,
+    "minimum_number_of_calls": None,
+    "min_failing_instances": None,
+    "window": _WINDOW,  # fusebox.core.breaker.window, when a windowed rule is configured
+    "recent_errors": _NEW_LIST,  # the last few distinct `error` strings of failures, newest last
+    "failing_instances": _NEW_LIST,  # the last few distinct instances that reported failures
+    "last_transition": None,  # the last BreakerTransition (never changed once made)
 }
+
+_FIRST_FORMAT_3_FIELD = "failure_rate_threshold"
 
 # The fields fold_batch keeps in local variables and stores back at the end (`store_locals`).
 BATCH_LOCALS = ("now", "version", "updated_at", "successful", "failed", "rejected", "last_operation")
@@ -102,16 +121,33 @@ def _copy_lines(skip: tuple[str, ...]) -> list[str]:
     for field, default in FIELDS.items():
         if field in skip:
             continue
-        lines.append(f"c.{field} = s.{field}.copy()" if default is _NEW_DICT else f"c.{field} = s.{field}")
+        if default is _WINDOW:
+            lines.append(f"c.{field} = None if s.{field} is None else _copy_window(s.{field})")
+        elif default is _NEW_DICT or default is _NEW_LIST:
+            lines.append(f"c.{field} = s.{field}.copy()")
+        else:
+            lines.append(f"c.{field} = s.{field}")
     return lines + ["c.fresh_incident = False", "c.rollups = s.rollups.copy()", "return c"]
 
 
-_GLOBALS = {"_new": object.__new__, "BreakerState": BreakerState, "RollupState": RollupState}
+_GLOBALS = {"_new": object.__new__, "BreakerState": BreakerState, "RollupState": RollupState,
+            "_copy_window": copy_window}
+
+
+def _new_value(default: Any) -> str:
+    if default is _NEW_DICT:
+        return "{}"
+    if default is _NEW_LIST:
+        return "[]"
+    if default is _WINDOW:
+        return "None"
+    return repr(default)
+
 
 new_state = _compile(
     "new_state", "service",
     ["s = _new(BreakerState)", "s.service = service"]
-    + [f"s.{field} = {'{}' if default is _NEW_DICT else repr(default)}"
+    + [f"s.{field} = {_new_value(default)}"
        for field, default in FIELDS.items() if field != "service"]
     + ["s.fresh_incident = False", "s.rollups = RollupState()", "return s"],
     "A new service's state: closed, healthy, the default config, no events seen.",
@@ -134,21 +170,29 @@ store_locals = _compile(
     {})
 
 
+_FIELD_FORMAT = {name: RECORD_FORMAT if index >= list(FIELDS).index(_FIRST_FORMAT_3_FIELD) else 2
+                 for index, name in enumerate(FIELDS)}
+
+
 def state_to_record(state: BreakerState) -> dict[str, Any]:
     """The whole state as JSON-safe values, for the aggregator's table."""
     record: dict[str, Any] = {name: getattr(state, name) for name in FIELDS}
     record["offsets"] = dict(state.offsets)
+    record["window"] = None if state.window is None else copy_window(state.window)
+    record["recent_errors"] = list(state.recent_errors)
+    record["failing_instances"] = list(state.failing_instances)
     record["rollups"] = _rollups.to_record(state.rollups)
     record["format"] = RECORD_FORMAT
     return record
 
 
 def state_from_record(record: dict[str, Any]) -> BreakerState:
-    if record.get("format") not in (1, RECORD_FORMAT):
+    if record.get("format") not in (1, 2, RECORD_FORMAT):
         raise ValueError(f"unsupported breaker state record format {record.get('format')!r}")
-    s = object.__new__(BreakerState)
+    s = new_state(record["service"])
     for name in FIELDS:
-        setattr(s, name, record[name])
+        if name in record or _FIELD_FORMAT[name] < RECORD_FORMAT:
+            setattr(s, name, record[name])
     s.offsets = dict(record["offsets"])
     s.fresh_incident = False
     s.rollups = _rollups.from_record(record.get("rollups"))

@@ -1,20 +1,47 @@
 """The circuit's transitions and the status derived from it: the rules every event goes through.
 
 Each function changes the state it is given (a copy the fold owns) and appends what it emits.
+Every change of circuit state emits a BreakerTransition (`"breaker-transitions"`) naming the
+rule that made it and the event that triggered it (`Trigger`: its source, offset and body).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from fusebox.core.isotime import iso_ms
-from fusebox.core.breaker.state import CLOSED, DEGRADED, FAILED, HALF_OPEN, HEALTHY, OPEN, BreakerState
+from fusebox.core.breaker import trip
+from fusebox.core.breaker import window as _window
+from fusebox.core.breaker.state import (CLOSED, DEFAULT_REQUEST_LIMIT, DEGRADED, FAILED, HALF_OPEN, HEALTHY, OPEN,
+                                        BreakerState)
 
 HEALTH_HISTORY = "health-history"
+BREAKER_TRANSITIONS = "breaker-transitions"
+
+# The cause's rules that are not trip rules (fusebox.core.breaker.trip names those).
+RESET_TIMEOUT_ELAPSED = "reset-timeout-elapsed"
+TRIAL_SUCCEEDED = "trial-succeeded"
+MANUAL_RESET = "manual-reset"
+FORCED_RESET = "forced-reset"
+
+RECENT_KEPT = 5  # distinct error strings and failing instances a state remembers
+ERROR_KEPT_CHARS = 200
 
 Emitted = list[tuple[str, dict[str, Any]]]
+Trigger = tuple[str, int, dict]  # (source, offset, body) of the event being folded
 
 
-def open_circuit(s: BreakerState, new_incident: bool) -> None:
+def _transition(s: BreakerState, to: str, rule: str, trigger: Trigger, out: Emitted,
+                threshold: int | None = None, minimum: int | None = None, trial_rule: str | None = None) -> None:
+    """Emit the BreakerTransition of the move about to be made (`s` still in its `from` state)."""
+    record = {"service": s.service, "from": s.circuit, "to": to, "at": iso_ms(s.now), "seq": s.transitions + 1,
+              "cause": trip.cause_of(s, rule, trigger, threshold, minimum, trial_rule)}
+    s.last_transition = record
+    out.append((BREAKER_TRANSITIONS, record))
+
+
+def open_circuit(s: BreakerState, new_incident: bool, rule: str, trigger: Trigger, out: Emitted,
+                 threshold: int | None = None, minimum: int | None = None, trial_rule: str | None = None) -> None:
+    _transition(s, OPEN, rule, trigger, out, threshold, minimum, trial_rule)
     s.circuit = OPEN
     s.opened_at = s.now
     s.wake = s.now + s.reset_timeout_ms
@@ -25,7 +52,10 @@ def open_circuit(s: BreakerState, new_incident: bool) -> None:
         s.fresh_incident = True
 
 
-def half_open(s: BreakerState) -> None:
+def half_open(s: BreakerState, rule: str, trigger: Trigger, out: Emitted) -> None:
+    _transition(s, HALF_OPEN, rule, trigger, out)
+    if s.window is not None:
+        s.window = trip.trial_window(s)
     s.circuit = HALF_OPEN
     s.recovery_attempts += 1
     s.trial_successes = 0
@@ -33,10 +63,15 @@ def half_open(s: BreakerState) -> None:
     s.transitions += 1
 
 
-def close_circuit(s: BreakerState) -> None:
-    """Closed after a recovery or a reset: the min-healthy period starts now."""
+def close_circuit(s: BreakerState, rule: str, trigger: Trigger, out: Emitted) -> None:
+    """Closed after a recovery or a reset: the min-healthy period starts now, with a fresh window."""
     if s.circuit != CLOSED:
+        _transition(s, CLOSED, rule, trigger, out)
         s.transitions += 1
+        s.recent_errors = []
+        s.failing_instances = []
+    if s.window is not None:
+        s.window = trip.closed_window(s)
     s.circuit = CLOSED
     s.failure_count = 0
     s.recovery_attempts = 0
@@ -102,7 +137,7 @@ def snapshot(s: BreakerState) -> dict[str, Any]:
     }
 
 
-def advance(s: BreakerState, t: int, out: Emitted) -> bool:
+def advance(s: BreakerState, t: int, out: Emitted, trigger: Trigger) -> bool:
     """Move the clock to `t`, first applying a time-driven change due on the way; True if one was."""
     wake = s.wake
     if wake is None or wake > t:
@@ -110,7 +145,7 @@ def advance(s: BreakerState, t: int, out: Emitted) -> bool:
         return False
     s.now = wake
     if s.circuit == OPEN:
-        half_open(s)
+        half_open(s, RESET_TIMEOUT_ELAPSED, trigger, out)
     else:
         s.wake = None  # closed: the min-healthy period is over
     settle(s, wake, out)
@@ -123,7 +158,67 @@ def touch(s: BreakerState) -> None:
     s.updated_at = s.now
 
 
-def count_failure(s: BreakerState, t: int) -> None:
+def count_failure(s: BreakerState, t: int, body: dict) -> None:
     s.failure_count += 1
     if s.last_failure is None or t > s.last_failure:
         s.last_failure = t
+    error = body.get("error")
+    if error is not None:
+        _remember(s.recent_errors, error[:ERROR_KEPT_CHARS])
+    instance = body.get("instance")
+    if instance is not None:
+        _remember(s.failing_instances, instance)
+
+
+def _remember(recent: list[str], value: str) -> None:
+    """Keep `value` as the newest of the RECENT_KEPT distinct values in `recent`."""
+    if recent and recent[-1] == value:
+        return
+    if value in recent:
+        recent.remove(value)
+    elif len(recent) >= RECENT_KEPT:
+        del recent[0]
+    recent.append(value)
+
+
+def windowed_call(s: BreakerState, t: int, outcome: str, body: dict, trigger: Trigger, out: Emitted) -> None:
+    """The circuit of a windowed breaker after one call (`outcome` success, failure or timeout)."""
+    circuit = s.circuit
+    if circuit != CLOSED and circuit != HALF_OPEN:
+        return  # open: calls are not counted until it wakes into half-open
+    failed = outcome != "success"
+    if failed:
+        count_failure(s, t, body)
+    elif circuit == CLOSED:
+        s.failure_count = 0
+    _window.record(s.window, t, _window.code_of(outcome, body["latencyMs"], trip.slow_call_duration_ms(s)),
+                   body.get("instance"))
+    if circuit == CLOSED:
+        verdict = trip.judge_closed(s)
+        if verdict is not None:
+            rule, threshold, minimum = verdict
+            open_circuit(s, True, rule, trigger, out, threshold, minimum)
+        return
+    limit = s.request_limit or DEFAULT_REQUEST_LIMIT
+    if not trip.rate_rules(s):  # the seed's half-open: the first failure fails the trial
+        if failed:
+            open_circuit(s, False, trip.TRIAL_FAILED, trigger, out, None, None)
+            return
+        s.trial_successes += 1
+        if s.trial_successes >= limit:
+            close_circuit(s, TRIAL_SUCCEEDED, trigger, out)
+        return
+    if not failed:
+        s.trial_successes += 1
+    if failed and s.failure_rate_threshold is None:
+        open_circuit(s, False, trip.TRIAL_FAILED, trigger, out, None, None)
+        return
+    if s.window["calls"] < limit:
+        return
+    verdict = trip.judge_trials(s)
+    if verdict is None:
+        close_circuit(s, TRIAL_SUCCEEDED, trigger, out)
+    else:
+        _rule, threshold, minimum = verdict
+        open_circuit(s, False, trip.TRIAL_FAILED, trigger, out, threshold, minimum, verdict[0])
+

@@ -5,6 +5,7 @@ from typing import Any
 
 from fusebox.core.isotime import iso_or_none
 from fusebox.core.breaker.commands import config_of
+from fusebox.core.breaker.trip import window_view
 from fusebox.core.breaker.state import CLOSED, BreakerState
 
 
@@ -49,4 +50,6 @@ def to_service_state(state: BreakerState) -> dict[str, Any]:
         "updatedAt": iso_or_none(s.updated_at),
         "statusSince": iso_or_none(s.status_since),
         "nextDeadline": next_deadline(s),
+        "lastTransition": s.last_transition,
+        "window": window_view(s),
     }

@@ -73,6 +73,18 @@ async def open_page(tab, service, admin: str = "dana"):
     return page
 
 
+async def test_the_why_it_opened_card_names_the_rule_the_errors_and_the_instances(service, tab):
+    page = await open_page(tab, service)
+    # Given the breaker opened on four failures in a row, Then the card says so from the state's last transition
+    card = page.locator("section.why")
+    await expect(card.get_by_role("heading", name="Why it opened")).to_be_visible()
+    await expect(card.locator(".why-rule")).to_have_text("consecutive-failures")
+    await expect(card.locator(".why-summary")).to_have_text("4 consecutive failures (threshold 4)")
+    await expect(card.locator(".why-errors")).to_have_text("boom")
+    await expect(card.locator(".why-instances")).to_have_text("test-1")
+    await expect(card).to_contain_text("closed → open")
+
+
 async def test_a_config_change_round_trips_and_an_invalid_value_is_shown_beside_its_field(service, tab):
     page = await open_page(tab, service)
     # Given the live config in the form

@@ -41,6 +41,19 @@ def history_rows(database_url: str) -> list[tuple]:
                             "FROM circuit_breaker_history ORDER BY service_name, seq").fetchall()
 
 
+def transition_rows(database_url: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT service_name, seq, at, from_state, to_state, rule, transition "
+                            "FROM circuit_breaker_transitions ORDER BY service_name, seq").fetchall()
+
+
+async def transition_count_at_least(database_url: str, count: int) -> bool:
+    try:
+        return len(transition_rows(database_url)) >= count
+    except psycopg.OperationalError:
+        return False
+
+
 def replay(worker: Worker, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fusebox.cli", "replay", *args], env=worker.env,
                           capture_output=True, text=True, timeout=300)
@@ -78,11 +91,16 @@ async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, t
                        worker=worker)
         await wait_for(lambda: history_count_at_least(database_url, 3 * 3 * 2), 60, "history rows", worker=worker)
         assert len(history_rows(database_url)) >= 18
+        # (each round opens, half-opens and closes each service)
+        await wait_for(lambda: transition_count_at_least(database_url, 3 * 3 * 3), 60, "transition rows",
+                       worker=worker)
+        assert {row[5] for row in transition_rows(database_url)} == {
+            "consecutive-failures", "reset-timeout-elapsed", "trial-succeeded"}
 
         # When the topics are re-folded from offset 0
         result = replay(worker)
 
-        # Then the rebuilt states and history equal the live ones
+        # Then the rebuilt states, history and transitions equal the live ones
         assert result.returncode == 0, result.stdout + result.stderr
         assert "MATCH" in result.stdout
     finally:
@@ -100,16 +118,22 @@ async def test_replay_reports_a_mismatch_when_history_was_lost_and_rebuilds_it(
             await drive_incidents(producer, FLAPPY[:1], rounds=2, start_ms=start + 10)
         await wait_for(lambda: history_count_at_least(database_url, 4), 90, "history rows", worker=worker)
         await wait_for(lambda: incidents_seen(stack, topics, 2, FLAPPY[:1]), 60, "two incidents", worker=worker)
+        await wait_for(lambda: transition_count_at_least(database_url, 2 * 3), 60, "transition rows", worker=worker)
         before = history_rows(database_url)
+        transitions_before = transition_rows(database_url)
         with psycopg.connect(database_url) as conn:
             conn.execute("DELETE FROM circuit_breaker_history WHERE seq % 2 = 0")
+            conn.execute("DELETE FROM circuit_breaker_transitions WHERE seq % 2 = 1")
 
         # When replay compares, Then it reports the difference
-        assert replay(worker).returncode == 1
+        mismatch = replay(worker)
+        assert mismatch.returncode == 1
+        assert "transition ('flappy-a', 1)" in mismatch.stdout
         # And with --write-history it rebuilds the lost rows exactly
         rebuilt = replay(worker, "--write-history")
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
         assert history_rows(database_url) == before
+        assert transition_rows(database_url) == transitions_before
     finally:
         worker.stop()
 

@@ -81,6 +81,13 @@ export function onServerMessage(session, message, nowMs) {
         reply: null,
         effect: { type: "services", message },
       };
+    case "service:transition":
+      // The state that shows it follows as a service:update; the transition only moves the sequence on.
+      return {
+        session: { ...session, lastSeq: typeof message.seq === "number" ? message.seq : session.lastSeq },
+        reply: null,
+        effect: null,
+      };
     default:
       return { session, reply: null, effect: null };
   }

@@ -1,6 +1,7 @@
 /** A service's own page: live state, the config form, the reset dialog, its timeline, charts and audit trail. */
 import { ApiError } from "../api.js";
 import { auditSummary } from "../audit.js";
+import { causeSummary } from "../cause.js";
 import { clear, h, setText, STATE_ICON, STATUS_ICON } from "../dom.js";
 import { formatCount, formatCountdown, formatDateTime, formatRate } from "../format.js";
 import { renderCharts, TIMEFRAMES } from "./charts.js";
@@ -15,6 +16,11 @@ const CONFIG_FIELDS = [
 ];
 
 const path = (service, rest = "") => `${encodeURIComponent(service)}${rest}`;
+
+// The trip rules beyond the form's fields (docs/trip-rules.md): a config change keeps them as they are.
+const TRIP_RULE_FIELDS = ["failureRateThreshold", "slowCallRateThreshold", "slowCallDurationMs", "slidingWindowType",
+                          "slidingWindowSize", "minimumNumberOfCalls", "minFailingInstances"];
+
 
 function errorText(error) {
   if (!(error instanceof ApiError)) return String(error);
@@ -111,8 +117,12 @@ export function mountDetail(root, { service, store, api, principal }) {
     }
   }
 
+  let currentConfig = {};
   function configBody() {
     const body = {};
+    for (const name of TRIP_RULE_FIELDS) {
+      if (currentConfig[name] !== undefined && currentConfig[name] !== null) body[name] = currentConfig[name];
+    }
     for (const f of CONFIG_FIELDS) {
       const raw = inputs[f.name].value.trim();
       if (raw === "" && f.optional) continue;
@@ -308,6 +318,15 @@ export function mountDetail(root, { service, store, api, principal }) {
     h("div", { class: "detail-grid" },
       h("section", { class: "panel", "aria-labelledby": "state-title" }, h("h2", { id: "state-title" }, "Live state"), stateList),
       h("section", { class: "panel", "aria-labelledby": "config-title" }, h("h2", { id: "config-title" }, "Configuration"), form)),
+    ref("why", h("section", { class: "panel why", "aria-labelledby": "why-title", hidden: true },
+      ref("whyTitle", h("h2", { id: "why-title" }, "Why it opened")),
+      h("dl", { class: "facts" },
+        ...field("Rule", ref("whyRule", h("span", { class: "why-rule" }))),
+        ...field("Because", ref("whySummary", h("span", { class: "why-summary" }))),
+        ...field("At", ref("whyAt", h("span", {}))),
+        ...field("Errors", ref("whyErrors", h("span", { class: "why-errors" }))),
+        ...field("Failing instances", ref("whyInstances", h("span", { class: "why-instances" }))),
+        ...field("Triggered by", ref("whyTrigger", h("span", {})))))),
     h("section", { class: "panel", "aria-labelledby": "timeline-title" },
       h("div", { class: "panel-head" }, h("h2", { id: "timeline-title" }, "Health timeline"),
         h("div", { class: "tabs", role: "tablist", "aria-label": "Timeline range" }, ...rangeTabs)),
@@ -344,8 +363,26 @@ export function mountDetail(root, { service, store, api, principal }) {
     setText(live.rate, formatRate(o.successRate));
     setText(live.lastOperation, formatDateTime(o.lastOperation));
     setText(live.version, String(state.version));
+    currentConfig = state.config;
     if (!formDirty) fillForm(state.config);
     writeCountdown(state);
+    writeWhy(state.lastTransition);
+  }
+
+  // The last change of circuit state and its cause: "why it opened" while it is open.
+  function writeWhy(transition) {
+    live.why.hidden = !transition;
+    if (!transition) return;
+    const cause = transition.cause;
+    setText(live.whyTitle, transition.to === "open" ? "Why it opened" : `Why it is ${transition.to}`);
+    setText(live.whyRule, cause.rule);
+    setText(live.whySummary, causeSummary(cause));
+    setText(live.whyAt, `${formatDateTime(transition.at)} (${transition.from} → ${transition.to})`);
+    setText(live.whyErrors, cause.errors.length ? cause.errors.join(", ") : "none reported");
+    setText(live.whyInstances, cause.failingInstances.length
+      ? cause.failingInstances.map((name) => name ?? "(no instance)").join(", ") : "none reported");
+    setText(live.whyTrigger, cause.eventId ? `call ${cause.eventId} (${cause.input.source}@${cause.input.offset})`
+      : `command ${cause.commandId}`);
   }
 
   function writeCountdown(state) {
