@@ -46,8 +46,8 @@ class AdminActions:
         try:
             service = validate_service(service)
             request = parse_body(body)
+            entry.request = request  # storable JSON from here on: the audit keeps it whole, valid or not
             config = validate_config_update(request)
-            entry.request = request
         except ApiError as error:
             await self._refuse(entry, error, self.metrics.config_changes)
         limited = await self._rate_limited(principal.sub)
@@ -66,8 +66,8 @@ class AdminActions:
         try:
             service = validate_service(service)
             parsed = parse_body(body)
+            entry.request = parsed  # storable JSON from here on: the audit keeps it whole, valid or not
             request = validate_reset(parsed)
-            entry.request = parsed
             entry.reason, entry.metadata = request["reason"], request.get("metadata")
             if service not in self.view:
                 raise ApiError(404, errors.UNKNOWN_SERVICE, f"no service named {service!r} is known")

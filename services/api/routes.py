@@ -76,7 +76,16 @@ def _time_range(request: web.Request, default_since: datetime) -> tuple[datetime
     return since, until
 
 
+def _only_query(request: web.Request, *known: str) -> None:
+    """Refuse query parameters the route does not define, as its OpenAPI operation says."""
+    unknown = sorted(set(request.query) - set(known))
+    if unknown:
+        raise ApiError(400, errors.VALIDATION_FAILED, "the request is not valid",
+                       [{"field": name, "issue": "is not a known query parameter"} for name in unknown])
+
+
 async def history(request: web.Request) -> web.Response:
+    _only_query(request, "since", "until", "limit")
     service = _known_service(request)
     since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
     limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
@@ -84,6 +93,7 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def transitions(request: web.Request) -> web.Response:
+    _only_query(request, "since", "until", "limit")
     service = _known_service(request)
     since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
     limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
@@ -112,6 +122,7 @@ async def metrics_series(request: web.Request) -> web.Response:
 
 async def audit_trail(request: web.Request) -> web.Response:
     """Newest first. A service the view does not know is 404 only when it has no audit rows either."""
+    _only_query(request, "since", "until", "limit")
     service = validate_service(request.match_info["service"])
     since, until = _time_range(request, EPOCH)
     limit = parse_limit(request.query.get("limit"), AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT)
@@ -126,10 +137,7 @@ async def audit_trail(request: web.Request) -> web.Response:
 
 async def fleet_metrics(request: web.Request) -> web.Response:
     """OperationMetrics of every known service in one answer: {"timeframe", "services": {name: data}}."""
-    unknown = sorted(set(request.query) - {"timeframe"})
-    if unknown:
-        raise ApiError(400, errors.VALIDATION_FAILED, "the request is not valid",
-                       [{"field": name, "issue": "is not a known query parameter"} for name in unknown])
+    _only_query(request, "timeframe")
     timeframe = validate_timeframe(request.query.get("timeframe"))
     _require_view(request)
     try:
