@@ -42,11 +42,13 @@ def _known_service(request: web.Request) -> str:
 
 
 async def status(request: web.Request) -> web.Response:
+    _only_query(request)
     _require_view(request)
     return json_response(None, body=request.app[VIEW].status_body())
 
 
 async def service_state(request: web.Request) -> web.Response:
+    _only_query(request)
     service = _known_service(request)
     return json_response(None, body=request.app[VIEW].encoded(service))
 
@@ -101,6 +103,7 @@ async def transitions(request: web.Request) -> web.Response:
 
 
 async def operation_metrics(request: web.Request) -> web.Response:
+    _only_query(request, "timeframe")
     timeframe = validate_timeframe(request.query.get("timeframe"))
     service = _known_service(request)
     try:
@@ -111,6 +114,7 @@ async def operation_metrics(request: web.Request) -> web.Response:
 
 
 async def metrics_series(request: web.Request) -> web.Response:
+    _only_query(request, "timeframe")
     timeframe = validate_timeframe(request.query.get("timeframe"))
     service = _known_service(request)
     try:
