@@ -12,7 +12,7 @@ sink_feed.py.)
                                               └─ the table's changelog ─► Faust's recovery
 
 Faust's acks never see these records, so the fold commits their offsets itself, after a batch's
-outputs and states are acknowledged (see `Aggregator.fold_fetched`).
+outputs and states are acknowledged (see `FoldLoop.fold_fetched` in fold_loop.py).
 
 This leans on internals of faust-streaming, which is pinned for that reason: the consumer's
 `_wait_next_records`, `_buffered_partitions`, `_to_message` and `scheduler` (as its own
