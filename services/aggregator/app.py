@@ -143,6 +143,12 @@ class Aggregator:
         async def tick_due_deadlines():
             await self.ticks.send_due(int(time.time() * 1000))
 
+        @self.table.on_recover
+        async def index_recovered_states():
+            # Faust calls this once the assigned changelog partitions are in the table and before
+            # the inputs resume: the services this worker holds now get their deadlines at once.
+            rebuild_indexes(self.states, self.deadlines)
+
         @app.timer(interval=10.0)
         async def rescan_deadlines():
             rebuild_indexes(self.states, self.deadlines)
