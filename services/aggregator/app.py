@@ -31,7 +31,7 @@ from fusebox.core.topics import (BREAKER_COMMANDS, BREAKER_STATES, CALL_OUTCOMES
 from fusebox.kafka_security import kafka_security
 from fusebox.aggregator import metrics
 from fusebox.aggregator.deadlines import Deadlines
-from fusebox.aggregator.faust_app import AggregatorApp
+from fusebox.aggregator.faust_bridge import AggregatorApp, FaustBridge
 from fusebox.aggregator.fold_loop import FoldLoop
 from fusebox.aggregator.intake import Intake
 from fusebox.aggregator.live_rollups import LiveRollups
@@ -97,18 +97,19 @@ class Aggregator:
             names[COMMAND_RESULTS.suffix]: lambda values: self.sink.write_configs([loads(v) for v in values]),
             names[METRIC_ROLLUPS.suffix]: lambda values: self.sink.write_rollups([loads(v) for v in values]),
         }, batch=settings.sink_batch)
-        self.states = StoredStates(self.table)
+        self.bridge = FaustBridge(self.app, self.table)
+        self.states = StoredStates(self.bridge.store)
         self.deadlines = Deadlines()
         self.ticks = TickSender(self.deadlines, self.publisher, names[BREAKER_COMMANDS.suffix])
         self.live_rollups = LiveRollups(self.states, self.sink)
-        self.fold_loop = FoldLoop(self.app, self.table, settings, names, self.inputs, self.intake, self.states,
+        self.fold_loop = FoldLoop(self.bridge, settings, names, self.inputs, self.intake, self.states,
                                   self.publisher, self.dead_letters, self.deadlines, self.live_rollups,
                                   self.broker)
         self._broker: BrokerLookups | None = None
         self._wire()
 
     def _wire(self) -> None:
-        app, names, settings = self.app, self.names, self.settings
+        app, settings = self.app, self.settings
         app.topics.add(self.input_topics)  # subscribed here; read by the intake, folded by fold_intake
 
         @app.task
@@ -118,9 +119,7 @@ class Aggregator:
             finally:
                 await asyncio.shield(self._close_clients())  # even when the worker cancels again
 
-        @app.on_partitions_revoked.connect
-        async def finish_folding(sender, revoked, **kwargs):
-            await self.fold_loop.finish_folding()
+        self.bridge.on_revoked(self.fold_loop.finish_folding)
 
         @app.task
         async def feed_sinks():
@@ -143,10 +142,10 @@ class Aggregator:
         async def tick_due_deadlines():
             await self.ticks.send_due(int(time.time() * 1000))
 
-        @self.table.on_recover
+        @self.bridge.on_recovered
         async def index_recovered_states():
-            # Faust calls this once the assigned changelog partitions are in the table and before
-            # the inputs resume: the services this worker holds now get their deadlines at once.
+            # Once the assigned changelog partitions are in the table and before the inputs
+            # resume: the services this worker holds now get their deadlines at once.
             rebuild_indexes(self.states, self.deadlines)
 
         @app.timer(interval=10.0)
@@ -170,7 +169,7 @@ class Aggregator:
 
         @app.page("/readyz")
         async def readyz(web, request):
-            ready = app.rebalancing is False and app.tables.recovery.completed.is_set()
+            ready = self.bridge.ready()
             return web.json({"ready": ready}, status=200 if ready else 503)
 
     async def stop_worker_on_failure(self, what: str, work) -> None:

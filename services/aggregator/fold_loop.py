@@ -19,6 +19,7 @@ import time
 from fusebox.aggregator import metrics
 from fusebox.aggregator.deadlines import Deadlines
 from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
+from fusebox.aggregator.faust_bridge import FaustBridge
 from fusebox.aggregator.intake import Fetched, Intake
 from fusebox.aggregator.live_rollups import LiveRollups
 from fusebox.aggregator.outputs import changelog_records, output_messages
@@ -31,11 +32,10 @@ logger = logging.getLogger("fusebox.aggregator")
 
 
 class FoldLoop:
-    def __init__(self, app, table, settings: AggregatorSettings, names: dict[str, str], inputs: set[str],
+    def __init__(self, bridge: FaustBridge, settings: AggregatorSettings, names: dict[str, str], inputs: set[str],
                  intake: Intake, states: StoredStates, publisher: Publisher, dead_letters: DeadLetterSender,
                  deadlines: Deadlines, live_rollups: LiveRollups, broker) -> None:
-        self.app = app
-        self.table = table
+        self.bridge = bridge
         self.settings = settings
         self.names = names
         self.suffix_of = {name: suffix for suffix, name in names.items()}
@@ -68,7 +68,7 @@ class FoldLoop:
 
     async def fold_fetched(self, fetched: list[Fetched]) -> None:
         """Fold a batch in partition order, then commit its offsets; a hole restarts the worker (delivery.py)."""
-        generation = self.app.consumer_generation_id
+        generation = self.bridge.generation
         if self.cursor.generation != generation:
             self.cursor.start_generation(generation, await self._first_offsets())
         admission = self.cursor.admit(fetched)
@@ -87,19 +87,16 @@ class FoldLoop:
 
     async def commit(self, folded: list[Fetched]) -> None:
         """Commit the input offsets of a folded batch (its outputs and states are acknowledged)."""
-        offsets = {}
-        for chunk in folded:
-            offsets[chunk.tp] = max(offsets.get(chunk.tp, 0), chunk.records[-1].offset + 1)
         # A refused commit (the group is rebalancing) only means these records are read again.
-        await self.app.consumer._commit(offsets)
+        await self.bridge.commit(folded)
 
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
-        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.inputs]
+        assigned = [tp for tp in self.bridge.assignment() if tp.topic in self.inputs]
         if not assigned:
             return {}
         broker = await self._broker()
-        committed = await broker.committed(self.app.conf.id, assigned)
+        committed = await broker.committed(self.bridge.group, assigned)
         log_start = await broker.log_start(assigned)
         by_source = {source_of(self.suffix_of[tp.topic], tp.partition): tp for tp in assigned}
         return first_offsets(assigned, committed, self.states.applied_offsets(by_source), log_start)
@@ -123,9 +120,8 @@ class FoldLoop:
         # Only after the outputs are acknowledged does the state move on (see module docstring):
         # the table's changelog records go out through the same producer, to the service's own
         # partition, and are acknowledged before the input offsets of this batch are committed.
-        changelog = self.table.changelog_topic.get_topic_name()
         stored = changelog_records(result)
-        await self.publisher.publish([(changelog, key, record, None) for key, record in stored],
+        await self.publisher.publish(self.bridge.changelog_messages(stored),
                                      partitions=[change.partition for change in result.changes])
         for (key, record), change in zip(stored, result.changes):
             states.put(key, record, change.state)
@@ -148,10 +144,10 @@ class FoldLoop:
 
     def _observe_lag(self, fetched: list[Fetched]) -> None:
         last = {chunk.tp: chunk.records[-1].offset for chunk in fetched}
-        consumer = self.app.consumer
+        bridge = self.bridge
         for tp, offset in last.items():
             try:
-                highwater = consumer.highwater(tp)
+                highwater = bridge.highwater(tp)
             except Exception:
                 continue
             if highwater is not None:

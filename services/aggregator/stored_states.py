@@ -10,26 +10,27 @@ from collections.abc import Iterator
 
 from fusebox.aggregator import metrics
 from fusebox.aggregator.deadlines import Deadlines
+from fusebox.aggregator.faust_bridge import TableStore
 from fusebox.core import breaker
 from fusebox.core.codec import loads
 
 
 class StoredStates:
-    def __init__(self, table) -> None:
-        self._table = table  # its store (`table.data`): service key -> stored record
+    def __init__(self, store: TableStore) -> None:
+        self._store = store  # service key -> stored record
         # service key -> (the stored record, its decoded state); valid while the record is the same object
         self._decoded: dict[bytes, tuple[bytes, breaker.BreakerState]] = {}
 
     def __len__(self) -> int:
-        return len(self._table.data)
+        return len(self._store)
 
     def services(self) -> Iterator[str]:
-        return (key.decode() for key in list(self._table.data.keys()))
+        return (key.decode() for key in self._store.keys())
 
     def load(self, service: str) -> breaker.BreakerState | None:
         """The stored state of a service, decoded once per stored record (the fold never mutates it)."""
         key = service.encode()
-        raw = self._table.data.get(key)
+        raw = self._store.get(key)
         if raw is None:
             return None
         cached = self._decoded.get(key)
@@ -41,7 +42,7 @@ class StoredStates:
 
     def put(self, key: bytes, record: bytes, state: breaker.BreakerState) -> None:
         """Store a record whose changelog record Kafka has acknowledged, with its decoded state."""
-        self._table.data[key] = record
+        self._store.put(key, record)
         self._decoded[key] = (record, state)
 
     def applied_offsets(self, by_source: dict) -> dict:
