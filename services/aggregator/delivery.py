@@ -14,7 +14,7 @@ The cursor checks the records of each fetched partition chunk (see intake.py): c
 admitted when they continue from the expected offset (records below it are redeliveries, which
 the fold skips) and held back when they were fetched in an older generation or leave a hole. A
 batch with a hole is not folded at all; the worker restarts from the committed offsets instead
-(see `Aggregator.fold_fetched`).
+(see `FoldLoop.fold_fetched` in fold_loop.py).
 """
 from __future__ import annotations
 

@@ -9,26 +9,22 @@ the web views. (The PostgreSQL sinks read the output topics through a group of t
 sink_feed.py.)
 
     aiokafka fetch ─► IntakeConsumer.getmany ─┬─ call-outcomes, breaker-commands ─► Intake ─► fold
-                                              └─ the table's changelog ─► Faust's recovery
+                      (faust_bridge.py)       └─ the table's changelog ─► Faust's recovery
 
 Faust's acks never see these records, so the fold commits their offsets itself, after a batch's
-outputs and states are acknowledged (see `Aggregator.fold_fetched`).
-
-This leans on internals of faust-streaming, which is pinned for that reason: the consumer's
-`_wait_next_records`, `_buffered_partitions`, `_to_message` and `scheduler` (as its own
-`getmany` uses them), `App._new_transport` (faust_app.py), and `Consumer._commit`. The aggregator's integration
-tests (kill -9, scale-out, replay) exercise every one of them.
+outputs and states are acknowledged (see `FoldLoop.fold_fetched` in fold_loop.py). The consumer
+that fills the intake leans on internals of faust-streaming: it lives with the others in
+faust_bridge.py, which states what it relies on.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 
 @dataclass(slots=True)
@@ -110,43 +106,3 @@ class Intake:
             await asyncio.wait_for(self._changed.wait(), timeout)
         except asyncio.TimeoutError:
             pass
-
-
-class IntakeConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, with the input topics' records sent to the app's `Intake`."""
-
-    async def getmany(self, timeout: float) -> AsyncIterator:
-        records, active_partitions = await self._wait_next_records(timeout)
-        generation_id = self.app.consumer_generation_id
-        if records is None or self.should_stop:
-            return
-        if not self.flow_active:
-            # As Faust does: records fetched while the flow is stopped are read again after a seek.
-            try:
-                await self.perform_seek()
-            except Exception as exc:
-                self.log.warning("exception performing seek when flow not active %r", exc)
-            return
-        intake: Intake = self.app.intake
-        fetched: list[Fetched] = []
-        others = {}
-        buffered = self._buffered_partitions
-        for tp, tp_records in records.items():
-            if active_partitions is not None and tp not in active_partitions and tp not in buffered:
-                continue
-            if tp.topic in intake.topics:
-                step = intake.max_batch  # a fetch of compressed batches can hold far more records
-                fetched += [Fetched(tp, generation_id, tp_records[i:i + step]) for i in range(0, len(tp_records), step)]
-            else:
-                others[tp] = tp_records
-        if fetched:
-            # A rebalance stops the flow and discards the intake; what was fetched before it is
-            # read again from the committed offsets, so it must not slip in afterwards.
-            await intake.put(fetched, lambda: self.flow_active and self.app.consumer_generation_id == generation_id)
-        to_message = self._to_message
-        for tp, record in self.scheduler.iterate(others):
-            if not self.flow_active or self.app.consumer_generation_id != generation_id:
-                break
-            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-            yield tp, to_message(tp, record)
-

@@ -1,0 +1,161 @@
+"""The hot path of one worker: fetch → admit → fold → publish → commit, one batch at a time.
+
+    Intake.take ─► DeliveryCursor.admit ─► process (the pure fold) ─► dead letters, outputs
+                                                                  ─► changelog records, table
+                                                                  ─► commit of the input offsets
+
+Exactness after a crash: outputs of a batch are acknowledged by Kafka before the table's
+changelog records, and those before the batch's input offsets are committed; the fold skips
+events at or below the offsets its state remembers. Redelivered records are therefore folded
+once, and any output may be repeated but never lost (sinks upsert on natural keys).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from fusebox.aggregator import metrics
+from fusebox.aggregator.deadlines import Deadlines
+from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
+from fusebox.aggregator.faust_bridge import FaustBridge
+from fusebox.aggregator.intake import Fetched, Intake
+from fusebox.aggregator.live_rollups import LiveRollups
+from fusebox.aggregator.outputs import changelog_records, output_messages
+from fusebox.aggregator.processor import InputChunk, process, source_of
+from fusebox.aggregator.producers import DeadLetterSender, Publisher
+from fusebox.aggregator.settings import AggregatorSettings
+from fusebox.aggregator.stored_states import StoredStates
+
+logger = logging.getLogger("fusebox.aggregator")
+
+
+class FoldLoop:
+    def __init__(self, bridge: FaustBridge, settings: AggregatorSettings, names: dict[str, str], inputs: set[str],
+                 intake: Intake, states: StoredStates, publisher: Publisher, dead_letters: DeadLetterSender,
+                 deadlines: Deadlines, live_rollups: LiveRollups, broker) -> None:
+        self.bridge = bridge
+        self.settings = settings
+        self.names = names
+        self.suffix_of = {name: suffix for suffix, name in names.items()}
+        self.inputs = inputs
+        self.intake = intake
+        self.states = states
+        self.publisher = publisher
+        self.dead_letters = dead_letters
+        self.deadlines = deadlines
+        self.live_rollups = live_rollups
+        self._broker = broker  # async () -> BrokerLookups
+        self.cursor = DeliveryCursor()
+        self._folding = asyncio.Lock()  # held while a batch is folded and committed
+
+    async def run(self) -> None:
+        while True:
+            fetched = await self.intake.take()
+            discards = self.intake.discards
+            async with self._folding:
+                if self.intake.discards == discards:  # not taken before a rebalance
+                    await self.fold_fetched(fetched)
+
+    async def finish_folding(self) -> None:
+        """On revocation: Faust has stopped the flow. Drop what waits in the intake (read again from
+        the committed offsets by whoever owns the partitions next) and let a batch being folded
+        finish and commit before the partitions change hands."""
+        self.intake.discard()
+        async with self._folding:
+            pass
+
+    async def fold_fetched(self, fetched: list[Fetched]) -> None:
+        """Fold a batch in partition order, then commit its offsets; a hole restarts the worker (delivery.py)."""
+        generation = self.bridge.generation
+        if self.cursor.generation != generation:
+            self.cursor.start_generation(generation, await self._first_offsets())
+        admission = self.cursor.admit(fetched)
+        # Held-back chunks (fetched in an older generation) are neither folded nor committed:
+        # they are read again from the committed offsets.
+        if admission.holes:
+            # Nothing of this batch is folded or committed. Restarting from the committed offsets
+            # reads the missing records again; what was folded before is skipped by the fold.
+            logger.error("input delivery skipped offsets (partition: expected, arrived) %s; restarting "
+                         "from the committed offsets", admission.holes)
+            restart()
+            return
+        if admission.admitted:
+            await self.fold_chunks(admission.admitted)
+            await self.commit(admission.admitted)
+
+    async def commit(self, folded: list[Fetched]) -> None:
+        """Commit the input offsets of a folded batch (its outputs and states are acknowledged)."""
+        # A refused commit (the group is rebalancing) only means these records are read again.
+        await self.bridge.commit(folded)
+
+    async def _first_offsets(self) -> dict:
+        """Where each assigned input partition's events must resume in a new generation."""
+        assigned = [tp for tp in self.bridge.assignment() if tp.topic in self.inputs]
+        if not assigned:
+            return {}
+        broker = await self._broker()
+        committed = await broker.committed(self.bridge.group, assigned)
+        log_start = await broker.log_start(assigned)
+        by_source = {source_of(self.suffix_of[tp.topic], tp.partition): tp for tp in assigned}
+        return first_offsets(assigned, committed, self.states.applied_offsets(by_source), log_start)
+
+    async def fold_chunks(self, fetched: list[Fetched]) -> None:
+        started = time.perf_counter()
+        suffix_of = self.suffix_of
+        chunks = [InputChunk(suffix_of[f.tp.topic], f.tp.partition, f.records) for f in fetched]
+        states = self.states
+        result = process(chunks, states.load, self.settings.rollups, self.settings.max_clock_skew_ms)
+        if result.dead_letters:
+            await self.dead_letters.send(result.dead_letters)
+
+        for change in result.changes:
+            if change.service_state is not None:
+                metrics.STATES_PUBLISHED.inc()
+                if change.circuit_changed:
+                    metrics.TRANSITIONS.labels(change.service_state["circuit"]["state"]).inc()
+        await self.publisher.publish(output_messages(result, self.names))
+
+        # Only after the outputs are acknowledged does the state move on (see module docstring):
+        # the table's changelog records go out through the same producer, to the service's own
+        # partition, and are acknowledged before the input offsets of this batch are committed.
+        stored = changelog_records(result)
+        await self.publisher.publish(self.bridge.changelog_messages(stored),
+                                     partitions=[change.partition for change in result.changes])
+        for (key, record), change in zip(stored, result.changes):
+            states.put(key, record, change.state)
+            state = change.state
+            metrics.SERVICE_COUNTERS.update(change.service, state.successful, state.failed, state.rejected,
+                                           state.circuit)
+            if self.settings.rollups:
+                self.live_rollups.changed(change.service)
+            self.deadlines.set(change.service, change.next_deadline)
+
+        folded_by_topic: dict[str, int] = {}
+        for chunk in chunks:
+            folded_by_topic[chunk.topic] = folded_by_topic.get(chunk.topic, 0) + len(chunk.records)
+        for topic, count in folded_by_topic.items():
+            metrics.EVENTS_FOLDED.labels(topic).inc(count)
+        metrics.BATCH_SIZE.observe(sum(folded_by_topic.values()))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.SERVICES.set(len(states))
+        self._observe_lag(fetched)
+
+    def _observe_lag(self, fetched: list[Fetched]) -> None:
+        last = {chunk.tp: chunk.records[-1].offset for chunk in fetched}
+        bridge = self.bridge
+        for tp, offset in last.items():
+            try:
+                highwater = bridge.highwater(tp)
+            except Exception:
+                continue
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset - 1, 0))
+
+
+def restart() -> None:
+    """Leave at once, like a crash, asking the supervising `fusebox aggregator` for a new worker."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(RESTART_EXIT_CODE)
