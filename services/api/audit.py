@@ -125,24 +125,18 @@ class AuditTrail:
         # a timestamp read from the trail and sent back as `until` includes that row.
         before = until.replace(microsecond=until.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
 
-        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
-            cursor = await conn.execute(
-                "SELECT id, at, admin_id, action, outcome, reason, error_code, command_id, request, metadata, detail"
-                " FROM admin_audit_log WHERE service_name = %s AND at >= %s AND at < %s"
-                " ORDER BY at DESC, id DESC LIMIT %s",
-                (service, since, before, limit))
-            return await cursor.fetchall()
-
+        rows = await self.db.fetch_all(
+            "SELECT id, at, admin_id, action, outcome, reason, error_code, command_id, request, metadata, detail"
+            " FROM admin_audit_log WHERE service_name = %s AND at >= %s AND at < %s"
+            " ORDER BY at DESC, id DESC LIMIT %s",
+            (service, since, before, limit))
         return [{"id": int(row_id), "at": iso_datetime(at), "adminId": admin_id,
                  "action": ACTION_NAMES.get(action, action), "outcome": outcome, "reason": reason,
                  "errorCode": error_code, "commandId": str(command_id) if command_id is not None else None,
                  "request": request if request is not None else {}, "metadata": metadata, "detail": detail}
                 for row_id, at, admin_id, action, outcome, reason, error_code, command_id, request, metadata, detail
-                in await self.db.run(select)]
+                in rows]
 
     async def has_rows(self, service: str) -> bool:
-        async def select(conn: psycopg.AsyncConnection) -> bool:
-            cursor = await conn.execute("SELECT 1 FROM admin_audit_log WHERE service_name = %s LIMIT 1", (service,))
-            return await cursor.fetchone() is not None
-
-        return await self.db.run(select)
+        return bool(await self.db.fetch_all("SELECT 1 FROM admin_audit_log WHERE service_name = %s LIMIT 1",
+                                            (service,)))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import psycopg
-
 from fusebox.api.storage import Database
 from fusebox.core.isotime import iso_datetime
 from fusebox.settings import HISTORY_RETENTION_DAYS
@@ -22,15 +20,11 @@ class HistoryReader:
         since_utc = since.astimezone(timezone.utc).replace(tzinfo=None)
         until_utc = until.astimezone(timezone.utc).replace(tzinfo=None)
 
-        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
-            cursor = await conn.execute(
-                "SELECT timestamp, status, duration_ms, incidents FROM circuit_breaker_history"
-                " WHERE service_name = %s AND timestamp >= %s AND timestamp <= %s"
-                " ORDER BY timestamp, seq LIMIT %s",
-                (service, since_utc, until_utc, limit))
-            return await cursor.fetchall()
-
-        rows = await self.db.run(select)
+        rows = await self.db.fetch_all(
+            "SELECT timestamp, status, duration_ms, incidents FROM circuit_breaker_history"
+            " WHERE service_name = %s AND timestamp >= %s AND timestamp <= %s"
+            " ORDER BY timestamp, seq LIMIT %s",
+            (service, since_utc, until_utc, limit))
         return [{"timestamp": iso_datetime(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
                 for ts, status, duration, incidents in rows]
 
@@ -44,11 +38,8 @@ class TransitionReader:
         since_utc = since.astimezone(timezone.utc).replace(tzinfo=None)
         until_utc = until.astimezone(timezone.utc).replace(tzinfo=None)
 
-        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
-            cursor = await conn.execute(
-                "SELECT transition FROM circuit_breaker_transitions"
-                " WHERE service_name = %s AND at >= %s AND at <= %s ORDER BY seq LIMIT %s",
-                (service, since_utc, until_utc, limit))
-            return await cursor.fetchall()
-
-        return [transition for (transition,) in await self.db.run(select)]
+        rows = await self.db.fetch_all(
+            "SELECT transition FROM circuit_breaker_transitions"
+            " WHERE service_name = %s AND at >= %s AND at <= %s ORDER BY seq LIMIT %s",
+            (service, since_utc, until_utc, limit))
+        return [transition for (transition,) in rows]

@@ -41,6 +41,15 @@ class Database:
 
         return await self.breaker.call(on_connection, self.timeout_s)
 
+    async def fetch_all(self, query: str, params: tuple) -> list[tuple]:
+        """The rows of one SELECT, run like `run`."""
+
+        async def select(conn: psycopg.AsyncConnection) -> list[tuple]:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+        return await self.run(select)
+
     async def ping(self) -> bool:
         async def select_one(conn: psycopg.AsyncConnection) -> bool:
             await conn.execute("SELECT 1")

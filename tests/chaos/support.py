@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.harness import ROOT, STACK_SH, Stack, free_port, free_port_pair
+from tests.integration.aggregator.support import ManagedProcess
 from tests.integration.api.support import SECRET
 
 
@@ -213,7 +214,7 @@ def _alive(pid: int) -> bool:
 # ---------------------------------------------------------------- API replicas as processes
 
 
-class ApiProcess:
+class ApiProcess(ManagedProcess):
     """One `fusebox api` process on a free port, with its output in a log file."""
 
     def __init__(self, stack: Stack, prefix: str, database_url: str, workdir: Path, **env: str) -> None:
@@ -243,21 +244,6 @@ class ApiProcess:
         except aiohttp.ClientError:
             return False
 
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
 
 
 # ---------------------------------------------------------------- network namespaces

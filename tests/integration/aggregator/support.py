@@ -18,7 +18,31 @@ from fusebox.topic_reader import read_from_start
 from tests.harness import Stack, free_port
 
 
-class Worker:
+class ManagedProcess:
+    """A `fusebox` process of a test, in a session of its own, with its output in `log_path`."""
+
+    process: subprocess.Popen | None
+    log_path: Path
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+class Worker(ManagedProcess):
     """One `fusebox aggregator` process with its output in a log file."""
 
     def __init__(self, stack: Stack, prefix: str, database_url: str, workdir: Path, app_id: str | None = None,
@@ -47,22 +71,6 @@ class Worker:
                                         start_new_session=True)
         return self
 
-    def kill(self) -> None:
-        """kill -9: no shutdown, no flush."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
 
 
 async def wait_for(condition: Callable[[], Awaitable[bool]], timeout: float, what: str,
