@@ -9,14 +9,14 @@ import aiohttp
 import pytest
 
 from tests.integration.aggregator.support import Producer, Worker
-from tests.integration.api.support import admin_token, bearer, gateway_settings, running_gateway
+from tests.integration.api.support import Gateway, admin_token, bearer, gateway_settings, running_gateway
 
 AUTH = bearer(admin_token("erin"))
 
 
 @dataclass
 class LiveStack:
-    gateway: object  # tests.integration.api.support's running gateway: .url, .ws_url, .view
+    gateway: Gateway
     http: aiohttp.ClientSession
     producer: Producer
 
