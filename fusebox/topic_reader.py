@@ -30,30 +30,64 @@ async def assigned_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s:
 
 
 async def read_from_start(bootstrap: str, topic: str) -> AsyncIterator[ConsumerRecord]:
-    """Every record of `topic`, partition by partition in offset order, up to the end as of the start of reading."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-                                **kafka_client_options())
-    await consumer.start()
+    """Every record of `topic`, partition by partition in offset order, up to the end as of the start of reading.
+
+    A `TopicFollower` from the beginning with one partition resumed at a time; a failure ends the
+    reading (no retry: a partial read is no answer). A fetch waits for the reader to take the one
+    before it, so at most one fetch is held in memory.
+    """
+    handed: asyncio.Queue = asyncio.Queue()
+    starts: dict[TopicPartition, int] = {}
+    ends: dict[TopicPartition, int] = {}
+    pending: list[TopicPartition] = []
+
+    def on_record(record: ConsumerRecord) -> None:
+        if record.offset < ends[TopicPartition(record.topic, record.partition)]:
+            handed.put_nowait(record)
+
+    async def resume_next(consumer: AIOKafkaConsumer) -> None:
+        while pending and follower.next_offsets.get(pending[0], starts[pending[0]]) >= ends[pending[0]]:
+            pending.pop(0)
+        if not pending:
+            handed.put_nowait(_READ_TO_END)
+            return
+        consumer.pause(*(tp for tp in consumer.assignment() if tp != pending[0]))
+        consumer.resume(pending[0])
+
+    async def on_connected(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        ends.update(await consumer.end_offsets(partitions))
+        starts.update(await consumer.beginning_offsets(partitions))
+        pending[:] = [tp for tp in partitions if ends[tp] > starts[tp]]
+        await resume_next(consumer)
+
+    async def after_fetch(consumer: AIOKafkaConsumer, batches: Batches) -> None:
+        await handed.join()
+        await resume_next(consumer)
+
+    async def follow() -> None:
+        try:
+            await follower.run()
+        except Exception as exc:
+            handed.put_nowait(exc)
+
+    follower = TopicFollower(bootstrap, topic, on_record, max_records=20000, on_connected=on_connected,
+                             after_fetch=after_fetch, failures=(), max_partition_fetch_bytes=8 * 1024 * 1024)
+    following = asyncio.create_task(follow())
     try:
-        partitions = await assigned_partitions(consumer, topic)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        for tp in partitions:
-            if ends[tp] <= starts[tp]:
-                continue
-            consumer.seek(tp, starts[tp])
-            consumer.pause(*(other for other in partitions if other != tp))
-            consumer.resume(tp)
-            done = False
-            while not done:
-                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=20000)
-                for record in batches.get(tp, ()):
-                    yield record
-                    if record.offset >= ends[tp] - 1:
-                        done = True
+        while True:
+            item = await handed.get()
+            handed.task_done()
+            if item is _READ_TO_END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
     finally:
-        await consumer.stop()
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+
+
+_READ_TO_END = object()
 
 
 class TopicFollower:

@@ -20,6 +20,9 @@
 # demo by its pid file, whatever the size it was started with.
 set -euo pipefail
 
+# Each script reads its own knobs from the environment with a default, as stack.sh does: the
+# lines look alike, the names and defaults are this script's own (nothing here is shared with stack.sh
+# beyond ROOT, RUN_DIR and VENV, which a sourced file would save three lines of).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN_DIR="${FUSEBOX_RUN_DIR:-$ROOT/.run}"
 DEMO_DIR="${FUSEBOX_DEMO_DIR:-$RUN_DIR/demo}"

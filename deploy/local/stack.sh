@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack without containers: Kafka (KRaft, one node), PostgreSQL, Redis.
 #
-#   stack.sh setup                 install what is missing (Debian packages, broker jars, virtualenv, npm packages)
+#   stack.sh setup                 install what is missing (Debian packages, broker and reference jars, virtualenv, npm packages)
 #   stack.sh up|down|status [svc]  svc = kafka | postgres | redis (default: all three)
 #
 # Idempotent: `up` leaves a running component alone, `down` of a stopped one is a no-op,
@@ -54,6 +54,8 @@ setup_packages() {
   pg_bindir >/dev/null || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v java >/dev/null || missing+=(default-jre-headless)
+  # javac compiles the reference checks' small Java harnesses (tests/reference/)
+  command -v javac >/dev/null || missing+=(default-jdk-headless)
   command -v mvn >/dev/null || missing+=(maven)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
@@ -70,6 +72,19 @@ setup_kafka_jars() {
   log "resolving the Kafka broker jars with Maven (deploy/kafka/pom.xml)"
   mkdir -p "$KAFKA_LIBS"
   (cd "$ROOT/deploy/kafka" && mvn -q -B -Dlibs.dir="$KAFKA_LIBS" package) || die "could not resolve the Kafka jars"
+}
+
+# The jars of the reference checks (tests/reference/*/pom.xml), each into <repo>/.run/<name>/libs,
+# where tests/reference/support.py looks (it resolves a missing one itself; this only keeps the first
+# `make test` from waiting on Maven).
+setup_reference_jars() {
+  local pom name
+  for pom in "$ROOT"/tests/reference/*/pom.xml; do
+    name="$(basename "$(dirname "$pom")")"
+    if compgen -G "$ROOT/.run/$name/libs/*.jar" >/dev/null; then continue; fi
+    log "resolving the $name jars with Maven (tests/reference/$name/pom.xml)"
+    mvn -q -B -f "$pom" -Dlibs.dir="$ROOT/.run/$name/libs" package || die "could not resolve the $name jars"
+  done
 }
 
 setup_venv() {
@@ -99,6 +114,7 @@ setup_dashboard() {
 cmd_setup() {
   setup_packages
   setup_kafka_jars
+  setup_reference_jars
   setup_venv
   setup_dashboard
 }

@@ -49,3 +49,19 @@ def parse_iso_ms(text: str) -> int:
     if dt.tzinfo is None:
         raise ValueError(f"timestamp without a UTC offset: {text!r}")
     return ms_of_datetime(dt)
+
+
+def parse_iso_datetime(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp (a `Z`, `z` or an offset; naive means UTC) into an aware UTC datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def datetime_of_ms(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """An aware datetime as the naive UTC a PostgreSQL TIMESTAMP column holds."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None)

@@ -35,13 +35,6 @@ def _fail(what: str, issues: rules.Issues) -> ValidationError:
     return ValidationError(VALIDATION_FAILED, f"invalid {what}: {summary}", issues)
 
 
-def validate_outcome(body: Any) -> dict:
-    """Return `body` when it is a valid CallOutcome; unknown fields are allowed and ignored."""
-    if rules.outcome_ok(body):
-        return body
-    raise _fail("CallOutcome", rules.outcome_issues(body))
-
-
 _loads = codec.loads
 _DecodeError = codec.DecodeError
 _outcome_ok = rules.outcome_ok

@@ -71,7 +71,6 @@ class BatchResult:
     changes: list[ServiceChange] = field(default_factory=list)
     emitted: list[tuple[str, str, dict]] = field(default_factory=list)  # (topic suffix, key, value)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    folded: int = 0
 
 
 def admit(topic: str, record: Any, max_clock_skew_ms: int) -> dict:
@@ -121,7 +120,6 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
             after, emitted = breaker.fold_in_command_order(before, events, rollups)
         else:
             after, emitted = breaker.fold_batch(before, events, rollups)
-        result.folded += len(events)
         for topic, value in emitted:
             result.emitted.append((topic, service, value))
         changed = after.version != before.version

@@ -10,11 +10,12 @@ Idempotent under redelivery and replay (docs/metrics.md):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 import psycopg
 
+from fusebox.core.isotime import datetime_of_ms
 from fusebox.core.sketches import BIN_DTYPE, MergedMetrics, bins_to_bytes, sketch_bins
 
 HOUR_MS = 3_600_000
@@ -76,24 +77,20 @@ DELETE_EXPIRED = [
 ]
 
 
-def utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-
-
 def epoch_ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
 
 
 def minute_row(value: dict) -> tuple:
     offset, counts, zero = sketch_bins(value["sketch"])
-    return (value["service"], "minute", utc(value["bucketStart"]), value["part"], value["requestCount"],
+    return (value["service"], "minute", datetime_of_ms(value["bucketStart"]), value["part"], value["requestCount"],
             value["successCount"], value["failureCount"], value["rejectedCount"], value["latencySumMs"], zero,
             offset, bins_to_bytes(counts), None)
 
 
 def live_row(service: str, value: dict) -> tuple:
     offset, counts, zero = sketch_bins(value["sketch"])
-    return (service, utc(value["bucketStart"]), value["part"], value["requestCount"], value["successCount"],
+    return (service, datetime_of_ms(value["bucketStart"]), value["part"], value["requestCount"], value["successCount"],
             value["failureCount"], value["rejectedCount"], value["latencySumMs"], zero, offset,
             bins_to_bytes(counts))
 
@@ -119,7 +116,7 @@ def _merge(existing: tuple | None, minutes: list[dict]) -> tuple | None:
         return None
     low, bins = total.histogram()
     return (total.requests, total.successes, total.failures, rejected, total.latency_sum, total.zero,
-            low, bins.astype("<i8").tobytes(), utc(through))
+            low, bins.astype("<i8").tobytes(), datetime_of_ms(through))
 
 
 async def write_rollups(conn: psycopg.AsyncConnection, values: Sequence[dict]) -> None:
@@ -131,23 +128,23 @@ async def write_rollups(conn: psycopg.AsyncConnection, values: Sequence[dict]) -
             for resolution, size in COARSE:
                 start = v["bucketStart"] - v["bucketStart"] % size
                 if v["part"]:
-                    copies.append((v["service"], resolution, utc(start)) + minute_row(v)[3:])
+                    copies.append((v["service"], resolution, datetime_of_ms(start)) + minute_row(v)[3:])
                 else:
                     on_time.setdefault((v["service"], resolution, start), []).append(v)
         if copies:
             await cur.executemany(INSERT_ROW, copies)
         if on_time:
             keys = list(on_time)
-            await cur.execute(SELECT_MERGED, ([k[0] for k in keys], [k[1] for k in keys], [utc(k[2]) for k in keys]))
+            await cur.execute(SELECT_MERGED, ([k[0] for k in keys], [k[1] for k in keys], [datetime_of_ms(k[2]) for k in keys]))
             existing = {(row[0], row[1], epoch_ms(row[2])): row for row in await cur.fetchall()}
             upserts = []
             for key, minutes in on_time.items():
                 merged = _merge(existing.get(key), minutes)
                 if merged is not None:
-                    upserts.append((key[0], key[1], utc(key[2]), 0) + merged)
+                    upserts.append((key[0], key[1], datetime_of_ms(key[2]), 0) + merged)
             if upserts:
                 await cur.executemany(UPSERT_MERGED, upserts)
-        await cur.execute(DELETE_LIVE_CLOSED, ([v["service"] for v in values], [utc(v["bucketStart"]) for v in values],
+        await cur.execute(DELETE_LIVE_CLOSED, ([v["service"] for v in values], [datetime_of_ms(v["bucketStart"]) for v in values],
                                                [v["part"] for v in values]))
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from fusebox.core.commands import CONFIG_UPDATE
-from fusebox.core.isotime import parse_iso_ms
+from fusebox.core.isotime import datetime_of_ms, naive_utc, parse_iso_ms
 from fusebox.storage.schema import scoped_conninfo
 from fusebox.aggregator import rollup_store
 from fusebox.aggregator.metrics import HISTORY_ROWS, ROLLUP_ROWS, SINK_ERRORS, TRANSITION_ROWS
@@ -67,7 +67,7 @@ def config_row(result: dict) -> tuple:
     config = result["result"]["config"]
     return (result["service"], config["failureThreshold"], config["resetTimeoutMs"],
             config["minHealthyPeriodMs"], config.get("requestLimit"),
-            datetime.fromtimestamp(parse_iso_ms(result["appliedAt"]) / 1000, tz=timezone.utc))
+            datetime_of_ms(parse_iso_ms(result["appliedAt"])))
 
 
 class PostgresSink:
@@ -112,7 +112,7 @@ class PostgresSink:
             await self._retrying("config", lambda: self._executemany(UPSERT_CONFIG, rows))
 
     async def delete_expired_history(self, older_than: datetime) -> int:
-        cutoff = older_than.astimezone(timezone.utc).replace(tzinfo=None)
+        cutoff = naive_utc(older_than)
 
         async def delete() -> int:
             # Transitions are kept as long as the history they explain.

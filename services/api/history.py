@@ -2,10 +2,10 @@
 breaker's transitions from `circuit_breaker_transitions`, in their order."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from fusebox.api.storage import Database
-from fusebox.core.isotime import iso_datetime
+from fusebox.core.isotime import iso_datetime, naive_utc
 from fusebox.settings import HISTORY_RETENTION_DAYS
 
 RETENTION = timedelta(days=HISTORY_RETENTION_DAYS)
@@ -16,15 +16,11 @@ class HistoryReader:
         self.db = db
 
     async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
-        # The column is a TIMESTAMP holding UTC, so bounds go in as naive UTC.
-        since_utc = since.astimezone(timezone.utc).replace(tzinfo=None)
-        until_utc = until.astimezone(timezone.utc).replace(tzinfo=None)
-
         rows = await self.db.fetch_all(
             "SELECT timestamp, status, duration_ms, incidents FROM circuit_breaker_history"
             " WHERE service_name = %s AND timestamp >= %s AND timestamp <= %s"
             " ORDER BY timestamp, seq LIMIT %s",
-            (service, since_utc, until_utc, limit))
+            (service, naive_utc(since), naive_utc(until), limit))
         return [{"timestamp": iso_datetime(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
                 for ts, status, duration, incidents in rows]
 
@@ -35,11 +31,8 @@ class TransitionReader:
 
     async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
         """BreakerTransitions of `service` with `at` in [since, until], oldest first (by seq)."""
-        since_utc = since.astimezone(timezone.utc).replace(tzinfo=None)
-        until_utc = until.astimezone(timezone.utc).replace(tzinfo=None)
-
         rows = await self.db.fetch_all(
             "SELECT transition FROM circuit_breaker_transitions"
             " WHERE service_name = %s AND at >= %s AND at <= %s ORDER BY seq LIMIT %s",
-            (service, since_utc, until_utc, limit))
+            (service, naive_utc(since), naive_utc(until), limit))
         return [transition for (transition,) in rows]

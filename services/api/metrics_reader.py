@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
 from typing import Protocol
 
 import psycopg
 
-from fusebox.core.isotime import iso_datetime
+from fusebox.core.isotime import datetime_of_ms, iso_datetime
 from fusebox.api.storage import Database
 from fusebox.core import codec
 from fusebox.core.sketches import MergedMetrics
@@ -89,11 +88,11 @@ def window_query(ranges: list[tuple[str, int, int]], start: int, end: int, one_s
 
     `per_bucket` also selects each row's bucket_start and rejected_count (for series).
     """
-    params: dict = {"start": _utc(start), "end": _utc(end)}
+    params: dict = {"start": datetime_of_ms(start), "end": datetime_of_ms(end)}
     service = "service_name = %(service)s AND " if one_service else ""
     conditions = []
     for index, (resolution, lo, hi) in enumerate(ranges):
-        params[f"r{index}"], params[f"lo{index}"], params[f"hi{index}"] = resolution, _utc(lo), _utc(hi)
+        params[f"r{index}"], params[f"lo{index}"], params[f"hi{index}"] = resolution, datetime_of_ms(lo), datetime_of_ms(hi)
         conditions.append(f"(resolution = %(r{index})s AND bucket_start >= %(lo{index})s AND bucket_start < %(hi{index})s)")
     values = f"{_SERIES_COLUMNS}{_VALUES}" if per_bucket else _VALUES
     sql = (f"SELECT service_name, {values} FROM metric_rollups WHERE {service}({' OR '.join(conditions)})"
@@ -103,10 +102,6 @@ def window_query(ranges: list[tuple[str, int, int]], start: int, end: int, one_s
            f"SELECT 1 FROM metric_rollups r WHERE r.service_name = l.service_name AND r.resolution = 'minute'"
            f" AND r.bucket_start = l.bucket_start AND r.part = l.part)")
     return sql, params
-
-
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 class RollupTableMetricsReader:
@@ -146,7 +141,7 @@ class RollupTableMetricsReader:
             buckets[index].add(*values)
             rejected[index] += rejections
         return {"service": service, "timeframe": timeframe, "bucketMs": size,
-                "from": iso_datetime(_utc(start)), "to": iso_datetime(_utc(end)),
+                "from": iso_datetime(datetime_of_ms(start)), "to": iso_datetime(datetime_of_ms(end)),
                 "buckets": [_series_bucket(start + index * size, merged, rejected[index])
                             for index, merged in enumerate(buckets)]}
 
@@ -171,7 +166,7 @@ class RollupTableMetricsReader:
 def _series_bucket(start_ms: int, merged: MergedMetrics, rejected: int) -> dict:
     metrics = merged.operation_metrics()
     called = merged.requests > 0
-    return {"start": iso_datetime(_utc(start_ms)), "requestCount": metrics["requestCount"],
+    return {"start": iso_datetime(datetime_of_ms(start_ms)), "requestCount": metrics["requestCount"],
             "successCount": metrics["successCount"], "failureCount": metrics["failureCount"], "rejectedCount": rejected,
             "avgResponseTime": metrics["avgResponseTime"] if called else None,
             "p95ResponseTime": metrics["p95ResponseTime"] if called else None,

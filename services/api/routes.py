@@ -86,41 +86,42 @@ def _only_query(request: web.Request, *known: str) -> None:
                        [{"field": name, "issue": "is not a known query parameter"} for name in unknown])
 
 
-async def history(request: web.Request) -> web.Response:
+async def _read_period(request: web.Request, reader_key) -> web.Response:
+    """GET …/{service}/history and …/transitions: `since`, `until` (within the retention) and `limit`."""
     _only_query(request, "since", "until", "limit")
     service = _known_service(request)
     since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
     limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
-    return json_response(await request.app[HISTORY].read(service, since, until, limit))
+    return json_response(await request.app[reader_key].read(service, since, until, limit))
+
+
+async def history(request: web.Request) -> web.Response:
+    return await _read_period(request, HISTORY)
 
 
 async def transitions(request: web.Request) -> web.Response:
-    _only_query(request, "since", "until", "limit")
-    service = _known_service(request)
-    since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
-    limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
-    return json_response(await request.app[TRANSITIONS].read(service, since, until, limit))
+    return await _read_period(request, TRANSITIONS)
 
 
-async def operation_metrics(request: web.Request) -> web.Response:
+async def _read_metrics(request: web.Request, read) -> tuple[str, dict]:
+    """The `timeframe` of GET …/{service}/metrics and …/metrics/series, and what `read(reader, service,
+    timeframe)` gives for it; PostgreSQL unavailable is 503."""
     _only_query(request, "timeframe")
     timeframe = validate_timeframe(request.query.get("timeframe"))
     service = _known_service(request)
     try:
-        data = await request.app[METRICS_READER].read(service, timeframe)
+        return timeframe, await read(request.app[METRICS_READER], service, timeframe)
     except MetricsUnavailable as exc:
         raise errors.dependency_unavailable(str(exc), 60) from exc
+
+
+async def operation_metrics(request: web.Request) -> web.Response:
+    timeframe, data = await _read_metrics(request, lambda reader, service, tf: reader.read(service, tf))
     return json_response({"timeframe": timeframe, "data": data})
 
 
 async def metrics_series(request: web.Request) -> web.Response:
-    _only_query(request, "timeframe")
-    timeframe = validate_timeframe(request.query.get("timeframe"))
-    service = _known_service(request)
-    try:
-        series = await request.app[METRICS_READER].read_series(service, timeframe)
-    except MetricsUnavailable as exc:
-        raise errors.dependency_unavailable(str(exc), 60) from exc
+    _, series = await _read_metrics(request, lambda reader, service, tf: reader.read_series(service, tf))
     return json_response(series)
 
 

@@ -1,10 +1,11 @@
 """Request validation with field-level details (docs/api.md): bodies by the core's rules, plus query parameters."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from fusebox.api.errors import VALIDATION_FAILED, ApiError
 from fusebox.core import validation as core_validation
+from fusebox.core.isotime import datetime_of_ms, parse_iso_datetime
 
 TIMEFRAMES = ("1h", "24h", "7d", "30d")
 
@@ -45,12 +46,9 @@ def parse_time(field: str, raw: str | None) -> datetime | None:
     if raw is None:
         return None
     try:
-        if _digits(raw):
-            return datetime.fromtimestamp(int(raw) / 1000, tz=timezone.utc)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        return datetime_of_ms(int(raw)) if _digits(raw) else parse_iso_datetime(raw)
     except (ValueError, OverflowError, OSError):
         _fail([{"field": field, "issue": "must be an ISO 8601 timestamp or epoch milliseconds"}])
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def parse_limit(raw: str | None, default: int, maximum: int) -> int:

@@ -92,3 +92,11 @@ def view(state: breaker.BreakerState) -> dict[str, Any]:
 
 def of_topic(emitted: list[tuple[str, dict]], topic: str) -> list[dict]:
     return [value for name, value in emitted if name == topic]
+
+
+def folded_events(result) -> int:
+    """How many events a processor batch folded, from what it publishes: each outcome is counted in
+    its state's successful, failed or rejected calls, and each command answers with one result."""
+    outcomes = sum(change.state.successful + change.state.failed + change.state.rejected
+                   for change in result.changes)
+    return outcomes + sum(1 for topic, _, _ in result.emitted if topic == "command-results")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fusebox.aggregator.processor import InputChunk, process
 from fusebox.core.codec import dumps
 from fusebox.core.schemas import load_schema
+from tests.unit.breaker_log import folded_events
 from tests.unit.test_validation import OUTCOME, json_values, mutations
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -36,5 +37,5 @@ def test_the_fold_of_any_batch_accounts_for_every_record(outcomes, commands):
               InputChunk("breaker-commands", 0, [SimpleNamespace(offset=i, key=KEY, value=v, timestamp=NOW)
                                                  for i, v in enumerate(commands)])]
     result = process(chunks, lambda service: None)
-    assert result.folded + len(result.dead_letters) == len(outcomes) + len(commands)
+    assert folded_events(result) + len(result.dead_letters) == len(outcomes) + len(commands)
     assert {letter.code for letter in result.dead_letters} <= CODES

@@ -15,6 +15,7 @@ from fusebox.aggregator.processor import InputChunk, process
 from fusebox.core import rules
 from fusebox.core.admission import DEAD_LETTER_REASONS, DEFAULT_MAX_CLOCK_SKEW_MS, admit_command, admit_outcome
 from fusebox.core.validation import ValidationError
+from tests.unit.breaker_log import folded_events
 
 NOW = 1_764_194_400_000
 OUTCOME = {"service": "payments-api", "outcome": "failure", "latencyMs": 12.5, "ts": NOW, "eventId": "e-1",
@@ -109,5 +110,5 @@ class Record:
 def test_a_batch_of_arbitrary_records_is_folded_or_dead_lettered_record_by_record(topic, drawn):
     records = [Record(offset, key, value, arrival) for offset, (key, value, arrival) in enumerate(drawn)]
     result = process([InputChunk(topic, 0, records)], lambda service: None)
-    assert result.folded + len(result.dead_letters) == len(records)
+    assert folded_events(result) + len(result.dead_letters) == len(records)
     assert {letter.code for letter in result.dead_letters} <= set(DEAD_LETTER_REASONS)

@@ -108,7 +108,8 @@ def kafka_client_calls() -> list[tuple[str, ast.Call]]:
 
 def test_every_kafka_client_of_the_code_is_given_the_security_options():
     calls = kafka_client_calls()
-    assert len(calls) >= 10, calls
+    # the places that make a client today (one consumer in topic_reader serves every reader of a topic)
+    assert len(calls) >= 9, calls
     for where, call in calls:
         spread = [kw.value for kw in call.keywords if kw.arg is None]
         assert any(isinstance(v, ast.Call) and getattr(v.func, "id", None) == "kafka_client_options" for v in spread), \

@@ -10,10 +10,8 @@ import hashlib
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
-import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -23,13 +21,6 @@ from fusebox.core.isotime import MAX_EPOCH_MS, iso_ms
 from tests.harness import Stack
 
 from .support import Producer, Worker, command, latest_states, outcome, read_topic, wait_for
-
-
-@pytest.fixture
-def worker(stack: Stack, topics: str, database_url: str, tmp_path: Path):
-    running = Worker(stack, topics, database_url, tmp_path).start()
-    yield running
-    running.stop()
 
 
 async def topic_config(stack: Stack, topic: str, name: str) -> str:

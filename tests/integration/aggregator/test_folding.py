@@ -3,22 +3,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import psycopg
-import pytest
 
 from fusebox.core.codec import loads
 from tests.harness import Stack
 
 from .support import Producer, Worker, command, latest_states, outcome, read_topic, wait_for
-
-
-@pytest.fixture
-def worker(stack: Stack, topics: str, database_url: str, tmp_path: Path):
-    running = Worker(stack, topics, database_url, tmp_path).start()
-    yield running
-    running.stop()
 
 
 async def test_many_services_across_partitions_get_exact_counts(stack: Stack, topics: str, worker: Worker) -> None:
