@@ -54,13 +54,15 @@ export function configForm(prefix, { onsubmit, submitLabel }) {
       h("span", { id: `${id}-hint`, class: "hint" }, f.hint), errors[f.name]);
   };
   const state = { dirty: false };
+  // Folded while the service has no trip rule, so the seed's four fields stay in view.
+  const rules = h("details", { class: "trip-rules" },
+    h("summary", {}, "Trip rules (rates over a window, quorum)"),
+    ...CONFIG_FIELDS.filter((f) => f.rule).map(row));
   const element = h("form", { class: "config-form", novalidate: true,
                               onsubmit: (e) => { e.preventDefault(); onsubmit(); },
                               oninput: () => { state.dirty = true; } },
     ...CONFIG_FIELDS.filter((f) => !f.rule).map(row),
-    h("details", { class: "trip-rules", open: true },
-      h("summary", {}, "Trip rules (rates over a window, quorum)"),
-      ...CONFIG_FIELDS.filter((f) => f.rule).map(row)),
+    rules,
     h("div", { class: "form-actions" }, submit, message));
   return {
     element, inputs, message, submit, state,
@@ -68,6 +70,7 @@ export function configForm(prefix, { onsubmit, submitLabel }) {
       for (const f of CONFIG_FIELDS) {
         const value = config[f.name];
         inputs[f.name].value = value === null || value === undefined ? "" : String(value);
+        if (f.rule && inputs[f.name].value !== "") rules.open = true;
       }
     },
     body() {
@@ -90,6 +93,7 @@ export function configForm(prefix, { onsubmit, submitLabel }) {
       for (const detail of details) {
         const name = detail.field.replace(/^\$\.?/, "").replace(/^config\./, "");
         if (errors[name]) {
+          if (CONFIG_FIELDS.some((f) => f.rule && f.name === name)) rules.open = true;
           setText(errors[name], detail.issue);
           inputs[name].setAttribute("aria-invalid", "true");
           placed++;
