@@ -134,9 +134,10 @@ def live_history(database_url: str, schema: str, since_ms: int) -> dict[tuple[st
     """This deployment's history rows (its own schema) since `since_ms`."""
     with psycopg.connect(scoped_conninfo(database_url, schema)) as conn:
         rows = conn.execute(
-            "SELECT service_name, seq, timestamp, status, duration_ms, incidents FROM circuit_breaker_history "
+            "SELECT service_name, seq, timestamp, status, duration_ms, incidents, transition_seq "
+            "FROM circuit_breaker_history "
             "WHERE timestamp >= to_timestamp(%s / 1000.0) AT TIME ZONE 'UTC'", (since_ms,)).fetchall()
-    return {(r[0], r[1]): (r[2].isoformat(timespec="milliseconds"), r[3], r[4], r[5]) for r in rows}
+    return {(r[0], r[1]): (r[2].isoformat(timespec="milliseconds"), r[3], r[4], r[5], r[6]) for r in rows}
 
 
 def live_transitions(database_url: str, schema: str, since_ms: int) -> dict[tuple[str, int], dict]:
@@ -150,7 +151,8 @@ def live_transitions(database_url: str, schema: str, since_ms: int) -> dict[tupl
 
 def history_key(entry: dict) -> tuple:
     iso = entry["timestamp"]
-    return (iso[:-1] if iso.endswith("Z") else iso, entry["status"], entry["duration"], entry.get("incidents", 0))
+    return (iso[:-1] if iso.endswith("Z") else iso, entry["status"], entry["duration"], entry.get("incidents", 0),
+            entry.get("transitionSeq"))
 
 
 def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, int], tuple],

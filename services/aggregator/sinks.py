@@ -24,15 +24,17 @@ logger = logging.getLogger("fusebox.aggregator.sinks")
 # One statement per batch: PostgreSQL takes the HealthHistoryEntry documents as they are on the
 # topic and extracts the columns itself; a redelivered entry within the batch counts once (the last).
 UPSERT_HISTORY = """
-INSERT INTO circuit_breaker_history (service_name, seq, timestamp, status, duration_ms, incidents, metrics)
+INSERT INTO circuit_breaker_history
+    (service_name, seq, timestamp, status, duration_ms, incidents, metrics, transition_seq)
 SELECT DISTINCT ON (e->>'service', (e->>'seq')::bigint)
        e->>'service', (e->>'seq')::bigint, (e->>'timestamp')::timestamptz AT TIME ZONE 'UTC', e->>'status',
-       (e->>'duration')::bigint, COALESCE((e->>'incidents')::integer, 0), COALESCE(e->'metrics', '{}'::jsonb)
+       (e->>'duration')::bigint, COALESCE((e->>'incidents')::integer, 0), COALESCE(e->'metrics', '{}'::jsonb),
+       (e->>'transitionSeq')::bigint
 FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS entries(e, n)
 ORDER BY e->>'service', (e->>'seq')::bigint, n DESC
 ON CONFLICT (service_name, seq) DO UPDATE SET
     timestamp = EXCLUDED.timestamp, status = EXCLUDED.status, duration_ms = EXCLUDED.duration_ms,
-    incidents = EXCLUDED.incidents, metrics = EXCLUDED.metrics
+    incidents = EXCLUDED.incidents, metrics = EXCLUDED.metrics, transition_seq = EXCLUDED.transition_seq
 """
 
 UPSERT_CONFIG = """

@@ -17,12 +17,19 @@ class HistoryReader:
 
     async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
         rows = await self.db.fetch_all(
-            "SELECT timestamp, status, duration_ms, incidents FROM circuit_breaker_history"
+            "SELECT timestamp, status, duration_ms, incidents, transition_seq FROM circuit_breaker_history"
             " WHERE service_name = %s AND timestamp >= %s AND timestamp <= %s"
             " ORDER BY timestamp, seq LIMIT %s",
             (service, naive_utc(since), naive_utc(until), limit))
-        return [{"timestamp": iso_datetime(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
-                for ts, status, duration, incidents in rows]
+        return [entry_of(*row) for row in rows]
+
+
+def entry_of(ts: datetime, status: str, duration: int, incidents: int, transition_seq: int | None) -> dict:
+    """The seed's HealthHistoryEntry; a failed period adds the seq of the transition that began it."""
+    entry = {"timestamp": iso_datetime(ts), "status": status, "duration": int(duration), "incidents": int(incidents)}
+    if transition_seq is not None:
+        entry["transitionSeq"] = int(transition_seq)
+    return entry
 
 
 class TransitionReader:

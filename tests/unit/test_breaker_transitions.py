@@ -238,6 +238,40 @@ def test_a_reopen_from_half_open_is_not_counted_as_another_incident_in_history()
     assert [h["incidents"] for h in failed] == [1, 0]
 
 
+def test_a_failed_period_names_the_transition_into_open_that_began_it():
+    # Given an incident that reopens from half-open, then recovers after a forced reset
+    log = [ok(0)] + [fail(100 + i) for i in range(5)] + [tick(30_104), fail(30_110), reset(40_000, force=True)]
+    # When it is folded
+    _, emitted = run(log)
+    transitions = {value["seq"]: value for topic, value in emitted if topic == "breaker-transitions"}
+    history = [value for topic, value in emitted if topic == "health-history"]
+    # Then each failed period references its transition into open, and no other period has one
+    failed = [h for h in history if h["status"] == "failed"]
+    assert [h["transitionSeq"] for h in failed] == [1, 3]
+    assert [(transitions[h["transitionSeq"]]["to"], transitions[h["transitionSeq"]]["at"]) for h in failed] == [
+        ("open", h["timestamp"]) for h in failed]
+    assert [transitions[h["transitionSeq"]]["cause"]["rule"] for h in failed] == ["consecutive-failures",
+                                                                                 "trial-failed"]
+    assert all("transitionSeq" not in h for h in history if h["status"] != "failed")
+
+
+def test_a_failed_period_that_began_before_transitions_were_recorded_names_none():
+    # Given an open breaker whose stored record predates the transitions (format 2)
+    state, _ = run(OPENED)
+    record = breaker.state_to_record(state)
+    for name in list(record):
+        if name in ("failure_rate_threshold", "slow_call_rate_threshold", "slow_call_duration_ms",
+                    "sliding_window_type", "sliding_window_size", "minimum_number_of_calls", "min_failing_instances",
+                    "window", "recent_errors", "failing_instances", "last_transition", "period_transition"):
+            del record[name]
+    record["format"] = 2
+    # When its failed period ends
+    _, emitted = run([tick(30_004)], breaker.state_from_record(record))
+    # Then the period is served without a reference rather than with one that was never emitted
+    failed = [value for topic, value in emitted if topic == "health-history"]
+    assert [h["status"] for h in failed] == ["failed"] and "transitionSeq" not in failed[0]
+
+
 def test_the_first_event_of_a_service_does_not_leave_an_empty_period():
     _, emitted = run([fail(0)])
     assert [topic for topic, _ in emitted] == []

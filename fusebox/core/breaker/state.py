@@ -23,7 +23,7 @@ DEFAULT_MIN_HEALTHY_PERIOD_MS = 60_000
 DEFAULT_REQUEST_LIMIT = 1
 
 # 2 added "rollups"; 3 the trip rules, the window, the recent errors and failing instances and
-# the last transition. An older record loads with those at their new-state values.
+# the last transition (and the seq of the one that began the failed period). An older record loads with those at their new-state values.
 RECORD_FORMAT = 3
 
 _NEW_DICT = object()  # a field whose new value is a fresh dict, and that a copy copies
@@ -71,6 +71,7 @@ FIELDS: dict[str, Any] = {
     "recent_errors": _NEW_LIST,  # the last few distinct `error` strings of failures, newest last
     "failing_instances": _NEW_LIST,  # the last few distinct instances that reported failures
     "last_transition": None,  # the last BreakerTransition (never changed once made)
+    "period_transition": None,  # seq of the transition into open that began the current failed period
 }
 
 _FIRST_FORMAT_3_FIELD = "failure_rate_threshold"

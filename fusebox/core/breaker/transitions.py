@@ -106,12 +106,13 @@ def settle(s: BreakerState, at: int, out: Emitted) -> None:
         return
     if s.seq == 0 and at == s.status_since:  # the first event set the first status: no period ended
         s.status = status
+        s.period_transition = _opening_seq(s, status)
         if s.fresh_incident:
             s.period_incidents += 1
             s.fresh_incident = False
         return
     s.seq += 1
-    out.append((HEALTH_HISTORY, {
+    entry = {
         "service": s.service,
         "seq": s.seq,
         "timestamp": iso_ms(s.status_since),
@@ -119,11 +120,25 @@ def settle(s: BreakerState, at: int, out: Emitted) -> None:
         "duration": at - s.status_since,
         "incidents": s.period_incidents,
         "metrics": snapshot(s),
-    }))
+    }
+    if s.period_transition is not None:
+        entry["transitionSeq"] = s.period_transition
+    out.append((HEALTH_HISTORY, entry))
     s.status = status
     s.status_since = at
+    s.period_transition = _opening_seq(s, status)
     s.period_incidents = 1 if s.fresh_incident else 0
     s.fresh_incident = False
+
+
+def _opening_seq(s: BreakerState, status: str) -> int | None:
+    """The seq of the transition into open that a failed period begins with (failed is open, so
+    it is the last one made); None for other periods and for a circuit opened before transitions
+    were recorded."""
+    last = s.last_transition
+    if status == FAILED and last is not None and last["to"] == OPEN:
+        return last["seq"]
+    return None
 
 
 def snapshot(s: BreakerState) -> dict[str, Any]:

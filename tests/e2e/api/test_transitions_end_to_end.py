@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
+
 from tests.e2e.api.conftest import AUTH
 from tests.integration.aggregator.support import outcome
 from tests.integration.api.support import BASE, open_ws, wait_for, ws_messages
@@ -11,6 +13,12 @@ from tests.integration.api.support import BASE, open_ws, wait_for, ws_messages
 RULES = {"failureThreshold": 1000, "resetTimeoutMs": 600_000, "minHealthyPeriodMs": 0,
          "failureRateThreshold": 50, "slidingWindowType": "count", "slidingWindowSize": 10,
          "minimumNumberOfCalls": 10}
+
+
+async def history_of(http: aiohttp.ClientSession, url: str) -> list[dict]:
+    async with http.get(f"{url}{BASE}/checkout/history", headers=AUTH) as response:
+        assert response.status == 200
+        return await response.json()
 
 
 def failing(service: str, ts: int, instance: str, error: str) -> dict:
@@ -70,3 +78,22 @@ async def test_an_outage_opens_on_the_failure_rate_and_says_why_on_rest_and_the_
 
     await wait_for(stored, timeout_s=60, what="the transition in PostgreSQL")
     assert await transitions() == [pushed]
+
+    # And once a forced reset ends the failed period, its history entry names that transition
+    async with http.post(f"{gateway.url}{BASE}/checkout/reset", headers=AUTH,
+                         json={"reason": "recovered", "force": True}) as response:
+        assert response.status == 200, await response.text()
+
+    async def failed_periods() -> list[dict]:
+        async with http.get(f"{gateway.url}{BASE}/checkout/history", headers=AUTH) as response:
+            assert response.status == 200
+            return [entry for entry in await response.json() if entry["status"] == "failed"]
+
+    async def failed_period_stored() -> bool:
+        return len(await failed_periods()) >= 1
+
+    await wait_for(failed_period_stored, timeout_s=60, what="the failed period in PostgreSQL")
+    [period] = await failed_periods()
+    assert (period["transitionSeq"], period["timestamp"]) == (pushed["seq"], pushed["at"])
+    assert all("transitionSeq" not in entry for entry in await history_of(http, gateway.url)
+               if entry["status"] != "failed")

@@ -99,6 +99,8 @@ async def test_a_config_change_round_trips_and_an_invalid_value_is_shown_beside_
     status, state = await rest(f"{service['stack'].api.url}{BASE}/{service['name']}")
     assert state["config"]["failureThreshold"] == 7 and state["config"]["minHealthyPeriodMs"] == 1500
 
+    # The trip rules are folded away while the service has none
+    await expect(page.locator(".config-form details.trip-rules")).not_to_have_attribute("open", "")
     # When a value out of range is sent
     await page.get_by_label("Failure threshold").fill("0")
     await page.get_by_role("button", name="Apply config").click()

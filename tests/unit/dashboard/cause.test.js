@@ -19,10 +19,18 @@ test("a rate reads as the measured rate, the threshold and the window", () => {
                "slow-call rate 33.3% ≥ 20%: 2 of 10 calls in a time window of 60 s");
 });
 
-test("failed trials name the rate they crossed, and other rules read as their name", () => {
+test("failed trials name the rate they crossed", () => {
   assert.equal(causeSummary({ rule: "trial-failed", trialRule: "failure-rate", threshold: 50, window }),
                "trial calls failed the failure-rate rule (50%)");
   assert.equal(causeSummary({ rule: "trial-failed", trialRule: null, threshold: null, window: null }),
                "a trial call failed");
-  assert.equal(causeSummary({ rule: "manual-reset", window: null }), "manual-reset");
+});
+
+test("rules without figures say what happened in other words than the rule's name, or nothing", () => {
+  for (const rule of ["reset-timeout-elapsed", "trial-succeeded", "manual-reset", "forced-reset"]) {
+    const summary = causeSummary({ rule, window: null });
+    assert.equal(typeof summary, "string");
+    assert.notEqual(summary, rule);
+  }
+  assert.equal(causeSummary({ rule: "some-future-rule", window: null }), null);
 });

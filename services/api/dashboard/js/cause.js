@@ -2,7 +2,7 @@
 
 const percent = (value) => `${Number(value).toFixed(1).replace(/\.0$/, "")}%`;
 
-/** A transition's cause in words: the rule, and the figures it judged. */
+/** A transition's cause in words: the figures the rule judged, or what happened; null when only the rule's name says it. */
 export function causeSummary(cause) {
   const w = cause.window;
   switch (cause.rule) {
@@ -16,7 +16,16 @@ export function causeSummary(cause) {
         `in a ${w.type} window of ${w.size}${w.type === "time" ? " s" : ""}`;
     case "trial-failed":
       return cause.trialRule ? `trial calls failed the ${cause.trialRule} rule (${cause.threshold}%)` : "a trial call failed";
+    case "reset-timeout-elapsed":
+      return "the reset timeout elapsed: trial calls are let through";
+    case "trial-succeeded":
+      return "the trial calls succeeded";
+    case "manual-reset":
+      return "an operator reset it";
+    case "forced-reset":
+      return "an operator forced a reset";
     default:
-      return cause.rule;
+      // A rule without figures to show: the card names it once, as the rule.
+      return null;
   }
 }

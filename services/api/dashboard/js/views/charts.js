@@ -32,15 +32,39 @@ export function columns(series) {
   return { counts: [x, requests, successes, failures, rejected], latency: [x, avg, p95, p99] };
 }
 
-function options(uPlot, title, width, series, yLabel, stepped) {
+const MARK_COLOUR = { open: "--bad", "half-open": "--warn", closed: "--ok" };
+
+/** uPlot's draw hook: a dashed vertical line at each transition, coloured by the state it went to. */
+function markTransitions(transitions) {
+  return (u) => {
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.lineWidth = Math.max(1, devicePixelRatio);
+    ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+    for (const t of transitions) {
+      const x = u.valToPos(Date.parse(t.at) / 1000, "x", true);
+      if (x < bbox.left || x > bbox.left + bbox.width) continue;
+      ctx.strokeStyle = cssVar(MARK_COLOUR[t.to] ?? "--text-dim");
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+    }
+    ctx.restore();
+  };
+}
+
+function options(uPlot, title, width, series, yLabel, stepped, transitions = [], endS = null) {
   const axisColour = cssVar("--text-dim");
   const gridColour = cssVar("--grid");
   const axis = { stroke: axisColour, grid: { stroke: gridColour, width: 1 }, ticks: { stroke: gridColour, width: 1 } };
   return {
     title, width, height: 190,
     cursor: { points: { size: 5 } },
+    hooks: { draw: [markTransitions(transitions)] },
     legend: { live: true },
-    scales: { x: { time: true } },
+    // Through the end of the last bucket, so a transition within it is drawn.
+    scales: { x: { time: true, range: endS === null ? undefined : (u, min, max) => [min, Math.max(max, endS)] } },
     axes: [axis, { ...axis, label: yLabel, size: 56 }],
     series: [{}, ...series.map(([label, colour, dash]) => ({
       label, stroke: cssVar(colour), width: 1.5, dash, spanGaps: false, points: { show: false },
@@ -62,7 +86,7 @@ function bucketLabel(ms) {
  * @param {HTMLElement} container
  * @param {any} series the /metrics/series answer
  */
-export async function renderCharts(container, series) {
+export async function renderCharts(container, series, transitions = []) {
   const uPlot = await loadUPlot();
   clear(container);
   const { counts, latency } = columns(series);
@@ -71,17 +95,24 @@ export async function renderCharts(container, series) {
   container.dataset.pointsWithCalls = String(withCalls);
   container.dataset.requests = String(counts[1].reduce((a, b) => a + b, 0));
   container.dataset.timeframe = series.timeframe;
+  const first = counts[0][0], last = counts[0][counts[0].length - 1] + series.bucketMs / 1000;
+  const marked = transitions.filter((t) => Date.parse(t.at) / 1000 >= first && Date.parse(t.at) / 1000 <= last);
+  container.dataset.transitions = String(marked.length);
   const countsBox = h("div", { class: "chart", dataset: { chart: "counts" } });
   const latencyBox = h("div", { class: "chart", dataset: { chart: "latency" } });
-  container.append(countsBox, latencyBox);
+  const marks = h("ul", { class: "chart-marks", "aria-label": "Transitions marked on the charts" },
+    ...marked.map((t) => h("li", { class: `to-${t.to}`, title: t.cause.rule },
+      h("span", { class: `mark-key to-${t.to}`, "aria-hidden": "true" }),
+      ` ${new Date(t.at).toLocaleTimeString()} ${t.from} → ${t.to}: ${t.cause.rule}`)));
+  container.append(countsBox, latencyBox, marks);
   const width = Math.max(320, container.clientWidth / 2 - 12);
   const plots = [
     new uPlot(options(uPlot, `Calls per ${bucketLabel(series.bucketMs)}`, width, [
       ["requests", "--chart-1"], ["successful", "--ok"], ["failed", "--bad"], ["rejected", "--warn", [4, 3]],
-    ], "calls", true), counts, countsBox),
+    ], "calls", true, marked, last), counts, countsBox),
     new uPlot(options(uPlot, "Latency (ms)", width, [
       ["avg", "--chart-1"], ["p95", "--warn"], ["p99", "--bad"],
-    ], "ms", false), latency, latencyBox),
+    ], "ms", false, marked, last), latency, latencyBox),
   ];
   const resize = new ResizeObserver(() => {
     const w = Math.max(320, container.clientWidth / 2 - 12);

@@ -7,19 +7,102 @@ import { formatCount, formatCountdown, formatDateTime, formatRate } from "../for
 import { renderCharts, TIMEFRAMES } from "./charts.js";
 import { RANGES, renderTimeline, TIMELINE_DAYS } from "./timeline.js";
 
-const CONFIG_FIELDS = [
+// The seed's fields, then the trip rules (docs/trip-rules.md). A PUT replaces the whole config, so an
+// optional field left empty is not sent: the rule is off and its default applies.
+export const CONFIG_FIELDS = [
   { name: "failureThreshold", label: "Failure threshold", hint: "consecutive failures that open it", min: 1, max: 10000 },
   { name: "resetTimeoutMs", label: "Reset timeout (ms)", hint: "open → half-open trial", min: 100, max: 86400000 },
   { name: "minHealthyPeriodMs", label: "Min. healthy period (ms)", hint: "degraded after a recovery", min: 0, max: 86400000 },
-  { name: "requestLimit", label: "Request limit", hint: "half-open successes to close; empty = 1", min: 1, max: 10000,
+  { name: "requestLimit", label: "Request limit", hint: "half-open trial calls; empty = 1", min: 1, max: 10000,
     optional: true },
+  { name: "failureRateThreshold", label: "Failure rate (%)", hint: "open at or above this rate; empty = off", min: 1,
+    max: 100, optional: true, rule: true },
+  { name: "slowCallRateThreshold", label: "Slow-call rate (%)", hint: "open at or above this rate; empty = off", min: 1,
+    max: 100, optional: true, rule: true },
+  { name: "slowCallDurationMs", label: "Slow call above (ms)", hint: "empty = 60000", min: 1, max: 86400000,
+    optional: true, rule: true },
+  { name: "slidingWindowType", label: "Window type", hint: "last N calls, or last N seconds", optional: true, rule: true,
+    choices: [["", "count (default)"], ["count", "count"], ["time", "time"]] },
+  { name: "slidingWindowSize", label: "Window size", hint: "calls (1–1000) or seconds (1–3600); empty = 100", min: 1,
+    max: 3600, optional: true, rule: true },
+  { name: "minimumNumberOfCalls", label: "Minimum calls", hint: "before a rate is judged; empty = 100", min: 1,
+    max: 10000, optional: true, rule: true },
+  { name: "minFailingInstances", label: "Min. failing instances", hint: "quorum to open; empty = none", min: 1,
+    max: 1000, optional: true, rule: true },
 ];
 
 const path = (service, rest = "") => `${encodeURIComponent(service)}${rest}`;
 
-// The trip rules beyond the form's fields (docs/trip-rules.md): a config change keeps them as they are.
-const TRIP_RULE_FIELDS = ["failureRateThreshold", "slowCallRateThreshold", "slowCallDurationMs", "slidingWindowType",
-                          "slidingWindowSize", "minimumNumberOfCalls", "minFailingInstances"];
+/**
+ * A config form of CONFIG_FIELDS, with each VALIDATION_FAILED detail beside its field. Used by the
+ * configuration panel and by the what-if panel's candidate.
+ */
+export function configForm(prefix, { onsubmit, submitLabel }) {
+  const inputs = {};
+  const errors = {};
+  const message = h("p", { class: "form-message", role: "status", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", class: "primary" }, submitLabel);
+  const row = (f) => {
+    const id = `${prefix}-${f.name}`;
+    const attrs = { id, name: f.name, "aria-describedby": `${id}-error ${id}-hint` };
+    inputs[f.name] = f.choices
+      ? h("select", attrs, ...f.choices.map(([value, label]) => h("option", { value }, label)))
+      : h("input", { ...attrs, type: "number", inputmode: "numeric", step: "1" });
+    errors[f.name] = h("span", { id: `${id}-error`, class: "field-error", dataset: { field: f.name } });
+    return h("div", { class: "form-row" },
+      h("label", { for: id }, f.label), inputs[f.name],
+      h("span", { id: `${id}-hint`, class: "hint" }, f.hint), errors[f.name]);
+  };
+  const state = { dirty: false };
+  // Folded while the service has no trip rule, so the seed's four fields stay in view.
+  const rules = h("details", { class: "trip-rules" },
+    h("summary", {}, "Trip rules (rates over a window, quorum)"),
+    ...CONFIG_FIELDS.filter((f) => f.rule).map(row));
+  const element = h("form", { class: "config-form", novalidate: true,
+                              onsubmit: (e) => { e.preventDefault(); onsubmit(); },
+                              oninput: () => { state.dirty = true; } },
+    ...CONFIG_FIELDS.filter((f) => !f.rule).map(row),
+    rules,
+    h("div", { class: "form-actions" }, submit, message));
+  return {
+    element, inputs, message, submit, state,
+    fill(config) {
+      for (const f of CONFIG_FIELDS) {
+        const value = config[f.name];
+        inputs[f.name].value = value === null || value === undefined ? "" : String(value);
+        if (f.rule && inputs[f.name].value !== "") rules.open = true;
+      }
+    },
+    body() {
+      const body = {};
+      for (const f of CONFIG_FIELDS) {
+        const raw = inputs[f.name].value.trim();
+        if (raw === "" && f.optional) continue;
+        // Sent as typed: the API's validation is the one that decides, and its errors land beside the field.
+        body[f.name] = f.choices ? raw : raw === "" ? null : Number(raw);
+      }
+      return body;
+    },
+    clearErrors() {
+      Object.values(errors).forEach((el) => setText(el, ""));
+      Object.values(inputs).forEach((el) => el.removeAttribute("aria-invalid"));
+    },
+    /** Places each detail beside its field; the number placed. */
+    showErrors(details) {
+      let placed = 0;
+      for (const detail of details) {
+        const name = detail.field.replace(/^\$\.?/, "").replace(/^config\./, "");
+        if (errors[name]) {
+          if (CONFIG_FIELDS.some((f) => f.rule && f.name === name)) rules.open = true;
+          setText(errors[name], detail.issue);
+          inputs[name].setAttribute("aria-invalid", "true");
+          placed++;
+        }
+      }
+      return placed;
+    },
+  };
+}
 
 
 function errorText(error) {
@@ -92,45 +175,10 @@ export function mountDetail(root, { service, store, api, principal }) {
     ...field("Version", ref("version", h("span", {}))));
 
   // ---- config form
-  const inputs = {};
-  const fieldErrors = {};
-  const configMessage = h("p", { class: "form-message", role: "status", "aria-live": "polite" });
-  const applyButton = h("button", { type: "submit", class: "primary" }, "Apply config");
-  let formDirty = false;
-  const form = h("form", { class: "config-form", novalidate: true, onsubmit: (e) => { e.preventDefault(); submitConfig(); },
-                           oninput: () => { formDirty = true; } },
-    ...CONFIG_FIELDS.map((f) => {
-      const id = `cfg-${f.name}`;
-      inputs[f.name] = h("input", { id, name: f.name, type: "number", inputmode: "numeric", step: "1",
-                                    "aria-describedby": `${id}-error ${id}-hint` });
-      fieldErrors[f.name] = h("span", { id: `${id}-error`, class: "field-error", dataset: { field: f.name } });
-      return h("div", { class: "form-row" },
-        h("label", { for: id }, f.label), inputs[f.name],
-        h("span", { id: `${id}-hint`, class: "hint" }, f.hint), fieldErrors[f.name]);
-    }),
-    h("div", { class: "form-actions" }, applyButton, configMessage));
-
-  function fillForm(config) {
-    for (const f of CONFIG_FIELDS) {
-      const value = config[f.name];
-      inputs[f.name].value = value === null || value === undefined ? "" : String(value);
-    }
-  }
-
-  let currentConfig = {};
-  function configBody() {
-    const body = {};
-    for (const name of TRIP_RULE_FIELDS) {
-      if (currentConfig[name] !== undefined && currentConfig[name] !== null) body[name] = currentConfig[name];
-    }
-    for (const f of CONFIG_FIELDS) {
-      const raw = inputs[f.name].value.trim();
-      if (raw === "" && f.optional) continue;
-      // Sent as typed: the API's validation is the one that decides, and its errors land beside the field.
-      body[f.name] = raw === "" ? null : Number(raw);
-    }
-    return body;
-  }
+  const config = configForm("cfg", { onsubmit: () => submitConfig(), submitLabel: "Apply config" });
+  const form = config.element;
+  const configMessage = config.message;
+  const applyButton = config.submit;
 
   let retryTimer = 0;
   function holdFor(seconds, text) {
@@ -151,21 +199,20 @@ export function mountDetail(root, { service, store, api, principal }) {
   }
 
   async function submitConfig() {
-    Object.values(fieldErrors).forEach((el) => setText(el, ""));
-    Object.values(inputs).forEach((el) => el.removeAttribute("aria-invalid"));
+    config.clearErrors();
     configMessage.className = "form-message";
     setText(configMessage, "Applying…");
     applyButton.disabled = true;
     try {
-      const answer = await api.put(path(service, "/config"), configBody());
-      formDirty = false;
+      const answer = await api.put(path(service, "/config"), config.body());
+      config.state.dirty = false;
       if (answer.status === 202) {
         configMessage.className = "form-message pending";
         setText(configMessage, "Accepted, applying: the aggregator has not confirmed it yet; the live state will show it.");
       } else {
         configMessage.className = "form-message success";
         setText(configMessage, `Applied at ${formatDateTime(answer.body.appliedAt)}.`);
-        fillForm(answer.body.config);
+        config.fill(answer.body.config);
       }
       applyButton.disabled = false;
       refreshAudit();
@@ -173,15 +220,7 @@ export function mountDetail(root, { service, store, api, principal }) {
       applyButton.disabled = false;
       configMessage.className = "form-message error";
       if (error instanceof ApiError && error.code === "VALIDATION_FAILED") {
-        let placed = 0;
-        for (const detail of error.details) {
-          const name = detail.field.replace(/^\$\.?/, "");
-          if (fieldErrors[name]) {
-            setText(fieldErrors[name], detail.issue);
-            inputs[name].setAttribute("aria-invalid", "true");
-            placed++;
-          }
-        }
+        const placed = config.showErrors(error.details);
         setText(configMessage, placed ? "Fix the marked fields." : errorText(error));
       } else if (error instanceof ApiError && error.code === "RATE_LIMITED") {
         holdFor(error.retryAfterS ?? 1, "Rate limited: too many config changes.");
@@ -295,7 +334,7 @@ export function mountDetail(root, { service, store, api, principal }) {
     onclick: () => {
       range = r;
       rangeTabs.forEach((t) => t.setAttribute("aria-selected", String(t.dataset.range === r)));
-      if (historyEntries) renderTimeline(timeline, historyEntries, store.get(service), range);
+      if (historyEntries) drawTimeline();
     },
   }, r));
   const tabs = TIMEFRAMES.map((tf) => h("button", {
@@ -319,10 +358,10 @@ export function mountDetail(root, { service, store, api, principal }) {
       h("section", { class: "panel", "aria-labelledby": "state-title" }, h("h2", { id: "state-title" }, "Live state"), stateList),
       h("section", { class: "panel", "aria-labelledby": "config-title" }, h("h2", { id: "config-title" }, "Configuration"), form)),
     ref("why", h("section", { class: "panel why", "aria-labelledby": "why-title", hidden: true },
-      ref("whyTitle", h("h2", { id: "why-title" }, "Why it opened")),
+      ref("whyTitle", h("h2", { id: "why-title", tabindex: "-1" }, "Why it opened")),
       h("dl", { class: "facts" },
         ...field("Rule", ref("whyRule", h("span", { class: "why-rule" }))),
-        ...field("Because", ref("whySummary", h("span", { class: "why-summary" }))),
+        ...field("Because", ref("whySummary", h("span", { class: "why-summary" })), { dataset: { because: "" } }),
         ...field("At", ref("whyAt", h("span", {}))),
         ...field("Errors", ref("whyErrors", h("span", { class: "why-errors" }))),
         ...field("Failing instances", ref("whyInstances", h("span", { class: "why-instances" }))),
@@ -363,8 +402,7 @@ export function mountDetail(root, { service, store, api, principal }) {
     setText(live.rate, formatRate(o.successRate));
     setText(live.lastOperation, formatDateTime(o.lastOperation));
     setText(live.version, String(state.version));
-    currentConfig = state.config;
-    if (!formDirty) fillForm(state.config);
+    if (!config.state.dirty) config.fill(state.config);
     writeCountdown(state);
     writeWhy(state.lastTransition);
   }
@@ -376,7 +414,12 @@ export function mountDetail(root, { service, store, api, principal }) {
     const cause = transition.cause;
     setText(live.whyTitle, transition.to === "open" ? "Why it opened" : `Why it is ${transition.to}`);
     setText(live.whyRule, cause.rule);
-    setText(live.whySummary, causeSummary(cause));
+    const summary = causeSummary(cause);
+    setText(live.whySummary, summary ?? "");
+    // Without figures the rule says it all: no "Because" line repeating it.
+    const because = live.whySummary.parentElement;
+    because.hidden = summary === null;
+    because.previousElementSibling.hidden = summary === null;
     setText(live.whyAt, `${formatDateTime(transition.at)} (${transition.from} → ${transition.to})`);
     setText(live.whyErrors, cause.errors.length ? cause.errors.join(", ") : "none reported");
     setText(live.whyInstances, cause.failingInstances.length
@@ -394,12 +437,31 @@ export function mountDetail(root, { service, store, api, principal }) {
     setText(live.countdown, text);
   }
 
+  // The transitions of the timeline's 7 days: marked on the timeline and the charts, and the cause a
+  // failed period links to.
+  let transitions = [];
+  const drawTimeline = () => renderTimeline(timeline, historyEntries, store.get(service), range, Date.now(),
+                                            transitions, showCause);
+
+  function showCause(seq) {
+    const transition = transitions.find((t) => t.seq === seq);
+    if (!transition) return;
+    writeWhy(transition);
+    live.why.dataset.seq = String(seq);
+    live.why.scrollIntoView({ block: "nearest" });
+    live.whyTitle.focus();
+  }
+
   async function loadTimeline() {
     const since = new Date(Date.now() - TIMELINE_DAYS * 86_400_000).toISOString();
     try {
-      const answer = await api.get(path(service, `/history?since=${encodeURIComponent(since)}&limit=1000`));
+      const [answer, changes] = await Promise.all([
+        api.get(path(service, `/history?since=${encodeURIComponent(since)}&limit=1000`)),
+        api.get(path(service, `/transitions?since=${encodeURIComponent(since)}&limit=1000`))]);
       historyEntries = answer.body;
-      renderTimeline(timeline, historyEntries, store.get(service), range);
+      // The real breaker's only: a shadow breaker's transitions (`"shadow": true`) were never enforced.
+      transitions = changes.body.filter((t) => !t.shadow);
+      drawTimeline();
       setText(timelineError, "");
     } catch (error) {
       setText(timelineError, errorText(error));
@@ -411,7 +473,7 @@ export function mountDetail(root, { service, store, api, principal }) {
     try {
       const answer = await api.get(path(service, `/metrics/series?timeframe=${timeframe}`));
       if (freeCharts) freeCharts();
-      freeCharts = await renderCharts(chartBox, answer.body);
+      freeCharts = await renderCharts(chartBox, answer.body, transitions);
       setText(chartError, "");
     } catch (error) {
       setText(chartError, errorText(error));
@@ -444,8 +506,8 @@ export function mountDetail(root, { service, store, api, principal }) {
     detail.hidden = !missing.hidden;
     if (!state || loaded) return;
     loaded = true;
-    loadTimeline();
-    loadCharts();
+    // The charts mark the transitions the timeline fetched.
+    loadTimeline().then(loadCharts);
     refreshAudit();
   }
 
