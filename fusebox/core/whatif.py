@@ -20,12 +20,12 @@ segments are capped at `TRANSITIONS_KEPT` each; the figures always count the who
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fusebox.core import rules
-from fusebox.core.breaker import BREAKER_TRANSITIONS, CLOSED, OPEN, BreakerState, fold_batch, new_state
+from fusebox.core.breaker import BREAKER_TRANSITIONS, OPEN, BreakerState, fold_batch, new_state
 from fusebox.core.breaker.commands import config_of
 from fusebox.core.commands import CONFIG_UPDATE, TICK
 from fusebox.core.isotime import iso_ms, parse_iso_ms
@@ -130,29 +130,94 @@ def parse_at(transition: dict) -> int:
     return parse_iso_ms(transition["at"])
 
 
-def _runs(events: Iterator[Event], since_ms: int, until_ms: int) -> Iterator[tuple[bool, list[Event]]]:
-    """(in range, events): outcomes in chunks of at most CHUNK, each command alone, in order;
-    a run never spans `since`. Time is the fold's: the largest event time so far."""
-    clock: int | None = None
-    run: list[Event] = []
-    run_in_range = False
-    for event in events:
-        t = event_time(event[2])
-        clock = t if clock is None or t > clock else clock
-        if clock > until_ms:
-            break
-        in_range = clock >= since_ms
-        is_command = "outcome" not in event[2]
-        if run and (in_range != run_in_range or is_command or len(run) >= CHUNK):
-            yield run_in_range, run
-            run = []
-        run_in_range = in_range
-        if is_command:
-            yield in_range, [event]
-        else:
-            run.append(event)
-    if run:
-        yield run_in_range, run
+class WhatIf:
+    """The fold of one service's events, fed in order (`feed`), into both Results (`answer`).
+
+    Runs never span `since`: outcomes are folded in chunks of at most CHUNK, each command alone.
+    Time is the fold's: the largest event time so far; the first event past `until` ends it.
+    """
+
+    def __init__(self, service: str, since_ms: int, until_ms: int, partial_config: Any) -> None:
+        self.service, self.since_ms, self.until_ms = service, since_ms, until_ms
+        self.partial_config = partial_config
+        self.before = new_state(service)
+        self.actual: Side | None = None
+        self.candidate: Side | None = None
+        self.folded = 0
+        self.done = False
+        self._clock: int | None = None
+        self._run: list[Event] = []
+        self._run_in_range = False
+
+    def feed(self, events: Iterable[Event]) -> bool:
+        """Fold `events` (the next ones in order); False once the range has ended."""
+        if self.done:
+            return False
+        clock, run, run_in_range = self._clock, self._run, self._run_in_range
+        since_ms, until_ms = self.since_ms, self.until_ms
+        for event in events:
+            body = event[2]
+            t = body.get("ts")
+            if t is None:
+                t = body["issuedAt"]
+            if clock is None or t > clock:
+                clock = t
+                if clock > until_ms:
+                    self.done = True
+                    break
+            in_range = clock >= since_ms
+            if "outcome" in body:
+                if run and (in_range != run_in_range or len(run) >= CHUNK):
+                    self._fold(run_in_range, run)
+                    run = []
+                run_in_range = in_range
+                run.append(event)
+            else:
+                if run:
+                    self._fold(run_in_range, run)
+                    run = []
+                self._fold(in_range, [event])
+        self._clock, self._run, self._run_in_range = clock, run, run_in_range
+        return not self.done
+
+    def _fold(self, in_range: bool, run: list[Event]) -> None:
+        self.folded += len(run)
+        if not in_range:
+            self.before, _ = fold_batch(self.before, run, rollups=False)
+            return
+        if self.actual is None:
+            self._start(event_time(run[0][2]))
+        self.actual.fold(run)
+        if len(run) == 1 and run[0][2].get("type") == CONFIG_UPDATE:
+            source, offset, body = run[0]
+            run = [(source, offset, {**body, "type": TICK, "payload": {}})]
+        self.candidate.fold(run)
+
+    def _start(self, first_ms: int) -> None:
+        """Both sides at the range's start; the candidate config applied at the fold's time, so that
+        applying it moves no clock (the actual config as candidate changes nothing)."""
+        state = self.before
+        config = candidate_config(config_of(state), self.partial_config)
+        self.actual = Side.starting(state, self.since_ms)
+        self.candidate = Side.starting(state, self.since_ms)
+        command = {"commandId": CANDIDATE_COMMAND_ID, "service": self.service, "type": CONFIG_UPDATE,
+                   "issuedAt": state.now if state.now is not None else first_ms, "issuedBy": CANDIDATE_SOURCE,
+                   "payload": config}
+        self.candidate.fold([(f"{CANDIDATE_SOURCE}:0", 0, command)])
+
+    def answer(self) -> dict[str, Any]:
+        """`eventsFolded`, `actual` and `candidate` (the rest of the answer is the reader's)."""
+        if self._run:
+            self._fold(self._run_in_range, self._run)
+            self._run = []
+        if self.actual is None:
+            self._start(self.since_ms)
+        return {"eventsFolded": self.folded, "actual": self.actual.result(self.until_ms),
+                "candidate": self.candidate.result(self.until_ms)}
+
+    def check_candidate(self, base: dict[str, Any]) -> None:
+        """Refuse, before reading anything, a candidate that is invalid over `base` (the live config)."""
+        candidate_config(base, self.partial_config)
 
 
 def whatif(service: str, events: Iterable[Event], since_ms: int, until_ms: int,
@@ -163,35 +228,6 @@ def whatif(service: str, events: Iterable[Event], since_ms: int, until_ms: int,
     Raise ValidationError (VALIDATION_FAILED) when the candidate, over the config in force at
     `since`, is not a valid config.
     """
-    before = new_state(service)
-    actual: Side | None = None
-    candidate: Side | None = None
-    folded = 0
-    for in_range, run in _runs(iter(events), since_ms, until_ms):
-        folded += len(run)
-        if not in_range:
-            before, _ = fold_batch(before, run, rollups=False)
-            continue
-        if actual is None:
-            actual, candidate = _start(service, before, since_ms, event_time(run[0][2]), partial_config)
-        actual.fold(run)
-        if len(run) == 1 and run[0][2].get("type") == CONFIG_UPDATE:
-            source, offset, body = run[0]
-            run = [(source, offset, {**body, "type": TICK, "payload": {}})]
-        candidate.fold(run)
-    if actual is None:
-        actual, candidate = _start(service, before, since_ms, since_ms, partial_config)
-    return {"eventsFolded": folded, "actual": actual.result(until_ms), "candidate": candidate.result(until_ms)}
-
-
-def _start(service: str, state: BreakerState, since_ms: int, first_ms: int, partial_config: Any) -> tuple[Side, Side]:
-    """Both sides at the range's start; the candidate config applied at the fold's time, so that
-    applying it moves no clock (the actual config as candidate changes nothing)."""
-    config = candidate_config(config_of(state), partial_config)
-    actual = Side.starting(state, since_ms)
-    candidate = Side.starting(state, since_ms)
-    command = {"commandId": CANDIDATE_COMMAND_ID, "service": service, "type": CONFIG_UPDATE,
-               "issuedAt": state.now if state.now is not None else first_ms, "issuedBy": CANDIDATE_SOURCE,
-               "payload": config}
-    candidate.fold([(f"{CANDIDATE_SOURCE}:0", 0, command)])
-    return actual, candidate
+    refold = WhatIf(service, since_ms, until_ms, partial_config)
+    refold.feed(events)
+    return refold.answer()
