@@ -49,7 +49,7 @@ def outcomes(rng: random.Random) -> list[tuple[bytes, bytes]]:
     incident = False
     for i in range(EVENTS):
         if i % 20_000 == 0:
-            incident = rng.random() < 0.3  # now and then a few minutes of a failing dependency
+            incident = i // 20_000 % 5 == 2  # every 1,000 s of event time, 200 s of a failing dependency
         failing = rng.random() < (0.6 if incident else 0.01)
         kind = ("timeout" if rng.random() < 0.2 else "failure") if failing else "success"
         records.append((SERVICE.encode(), orjson.dumps({
@@ -115,7 +115,8 @@ def aggregator_fold_s(records: list, partition: int) -> float:
     started = time.perf_counter()
     for start in range(0, len(records), POLL):
         result = process([InputChunk("call-outcomes", partition, records[start:start + POLL])], states.get)
-        states.update(result.states)
+        for change in result.changes:
+            states[change.service] = change.state
     return time.perf_counter() - started
 
 

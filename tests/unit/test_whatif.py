@@ -169,3 +169,44 @@ def test_transitions_and_timeline_are_capped_and_say_so(monkeypatch):
     assert len(candidate["transitions"]) == 2 and len(candidate["timeline"]) == 2 and candidate["truncated"]
     assert candidate["timeOpenMs"] == 10_000  # the figures still count the whole range
     assert answer["actual"]["truncated"] is False
+
+
+def test_the_cli_reads_durations_ago_and_iso_times():
+    from fusebox.whatif_cli import CliError, parse_when
+    now = T0 + 10 * 86_400_000
+    assert parse_when("since", "7d", now) == now - 7 * 86_400_000
+    assert parse_when("since", "90s", now) == now - 90_000
+    assert parse_when("since", iso_ms(T0), now) == T0
+    assert parse_when("since", "2025-11-26T22:00:00", now) == T0  # naive means UTC
+    with pytest.raises(CliError) as refused:
+        parse_when("since", "last week", now)
+    assert refused.value.code == "VALIDATION_FAILED"
+
+
+def test_the_cli_table_puts_both_sides_side_by_side():
+    from fusebox.whatif_cli import table
+    answer = {"service": SERVICE, "since": iso_ms(T0), "until": iso_ms(T0 + 20_000), "oldestAvailable": None,
+              **whatif.whatif(SERVICE, _log(), T0, T0 + 20_000, {"failureThreshold": 3})}
+    text = table(answer)
+    assert "incidents" in text and "0h00m10s" in text
+    row = next(line for line in text.splitlines() if line.startswith("failureThreshold"))
+    assert row.split()[1:] == ["5", "3"]
+    assert "closed ->" in text and "consecutive-failures" in text
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"since": "2025-11-26T22:00:00Z"}, "config"),
+    ({"config": {}}, "since"),
+    ({"config": {}, "since": "yesterday"}, "since"),
+    ({"config": {}, "since": "2025-11-26T22:00:00Z", "until": "2025-11-26T21:00:00Z"}, "since"),
+    ({"config": {}, "since": "2025-11-26T22:00:00Z", "dryRun": True}, "dryRun"),
+])
+def test_the_request_body_is_validated_with_field_details(body, field):
+    from datetime import datetime, timezone
+
+    from fusebox.api.errors import ApiError
+    from fusebox.api.validation import validate_whatif
+    with pytest.raises(ApiError) as refused:
+        validate_whatif(body, datetime.now(timezone.utc))
+    assert refused.value.code == "VALIDATION_FAILED"
+    assert field in [detail["field"] for detail in refused.value.details]
