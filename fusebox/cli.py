@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "api": ("fusebox.api.__main__", "main", "run the admin API and WebSocket gateway"),
     "token": ("fusebox.auth", "main", "mint an admin JWT from the configured secret"),
     "replay": ("fusebox.aggregator.replay", "main", "re-fold the topics and compare with the live state"),
+    "whatif": ("fusebox.whatif_cli", "main", "what a candidate config would have done over the retained log"),
     "simulate": ("fusebox.sdk.simulate", "main", "drive simulated services through the SDK"),
     "topics": ("fusebox.kafka_admin", "main", "create the Fusebox topics with their registry settings"),
 }

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from fusebox.core.topics import ALL_TOPICS, TopicSpec
+from fusebox.core.topics import ALL_TOPICS, DEFAULT_OUTCOME_RETENTION_DAYS, TopicSpec, with_outcome_retention
 from fusebox.kafka_security import kafka_client_options
 from fusebox.settings import Settings
 
@@ -17,12 +17,15 @@ logger = logging.getLogger("fusebox.kafka_admin")
 
 
 async def ensure_topics(bootstrap: str, prefix: str, specs: Iterable[TopicSpec] = ALL_TOPICS, *,
-                        replication_factor: int = 1, min_insync_replicas: int | None = None) -> list[str]:
+                        replication_factor: int = 1, min_insync_replicas: int | None = None,
+                        outcome_retention_days: int = DEFAULT_OUTCOME_RETENTION_DAYS) -> list[str]:
     """Create every topic of `specs` that does not exist yet; return the names created.
 
-    Existing topics are left as they are: their partitions and replicas are the operator's.
+    The re-fold inputs (call-outcomes, breaker-commands, command-results) are created with
+    `outcome_retention_days` of retention. Existing topics are left as they are: their
+    partitions, replicas and retention are the operator's.
     """
-    specs = list(specs)
+    specs = [with_outcome_retention(spec, outcome_retention_days) for spec in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
                                 **kafka_client_options())
     await admin.start()
@@ -66,6 +69,7 @@ def main(argv: Sequence[str]) -> int:
     settings = Settings.from_env()
     created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topic_prefix,
                                         replication_factor=settings.topic_replication_factor,
-                                        min_insync_replicas=settings.topic_min_insync_replicas))
+                                        min_insync_replicas=settings.topic_min_insync_replicas,
+                                        outcome_retention_days=settings.outcome_retention_days))
     print(f"topics ready ({len(created)} created)")
     return 0

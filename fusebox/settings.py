@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from fusebox.core.topics import DEFAULT_OUTCOME_RETENTION_DAYS
 from fusebox.storage.schema import InvalidSchema, resolve_schema
 
 # How long health history is kept (FUSEBOX_HISTORY_RETENTION_DAYS defaults to it), and the window
@@ -44,6 +45,13 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
+def _positive_days(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value <= 0:
+        raise SystemExit(f"{name} must be a positive number of days, got {value}")
+    return value
+
+
 def env_switch(name: str, default: bool) -> bool:
     raw = (os.environ.get(name) or "").strip().lower()
     if raw == "":
@@ -74,6 +82,8 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_max_lifetime_s: int | None = DEFAULT_JWT_MAX_LIFETIME_S
+    # Retention of the topics a re-fold reads, given to them when they are created.
+    outcome_retention_days: int = DEFAULT_OUTCOME_RETENTION_DAYS
 
     def required_jwt_secret(self) -> str:
         """The JWT secret of a process that signs or checks tokens; stops the process when there is none."""
@@ -112,4 +122,5 @@ class Settings:
             jwt_issuer=_env("FUSEBOX_JWT_ISSUER", None),
             jwt_audience=_env("FUSEBOX_JWT_AUDIENCE", None),
             jwt_max_lifetime_s=_positive("FUSEBOX_JWT_MAX_LIFETIME_S", DEFAULT_JWT_MAX_LIFETIME_S),
+            outcome_retention_days=_positive_days("FUSEBOX_OUTCOME_RETENTION_DAYS", DEFAULT_OUTCOME_RETENTION_DAYS),
         )

@@ -1,9 +1,13 @@
 """The topic registry: every topic's name, key and value codec, partitions and cleanup policy."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEFAULT_PARTITIONS = 6
+# How long the inputs are kept (FUSEBOX_OUTCOME_RETENTION_DAYS): how far back `fusebox replay`
+# and `fusebox whatif` can re-fold. As long as the health history by default.
+DEFAULT_OUTCOME_RETENTION_DAYS = 7
+DAY_MS = 24 * 60 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +55,13 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CALL_OUTCOMES, CALL_OUTCOMES_DLQ, BREAKER_COMMANDS, BREAKER_STATES,
     COMMAND_RESULTS, HEALTH_HISTORY, METRIC_ROLLUPS, BREAKER_TRANSITIONS,
 )
+
+# What a re-fold reads: the inputs and where each command landed among the outcomes.
+REFOLD_INPUTS: tuple[TopicSpec, ...] = (CALL_OUTCOMES, BREAKER_COMMANDS, COMMAND_RESULTS)
+
+
+def with_outcome_retention(spec: TopicSpec, days: int) -> TopicSpec:
+    """`spec` as created: a re-fold input is kept `days` days; every other topic as registered."""
+    if spec.suffix in {s.suffix for s in REFOLD_INPUTS}:
+        return replace(spec, retention_ms=days * DAY_MS)
+    return spec

@@ -47,7 +47,8 @@ def main(argv: Sequence[str] = ()) -> int:
     shared = settings.shared
     asyncio.run(ensure_topics(shared.kafka_bootstrap, shared.topic_prefix, ALL_TOPICS,
                               replication_factor=shared.topic_replication_factor,
-                              min_insync_replicas=shared.topic_min_insync_replicas))
+                              min_insync_replicas=shared.topic_min_insync_replicas,
+                              outcome_retention_days=shared.outcome_retention_days))
     return supervise([sys.executable, "-m", "fusebox.cli", "aggregator", "--loglevel", args.loglevel])
 
 

@@ -1,8 +1,10 @@
-"""Config updates and resets: validate, rate limit, audit, write the command, answer with its result."""
+"""Config updates and resets: validate, rate limit, audit, write the command, answer with its result.
+What-ifs: validated, rate-limited and audited the same way; they write no command."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NoReturn
 
 from fusebox.api import errors
@@ -14,10 +16,17 @@ from fusebox.api.metrics import ApiMetrics
 from fusebox.api.ratelimit import RateLimiter
 from fusebox.api.request_body import RequestBody, parse_body
 from fusebox.api.state_view import StateView
-from fusebox.api.validation import validate_config_update, validate_reset, validate_service
+from fusebox.api.validation import validate_config_update, validate_reset, validate_service, validate_whatif
+from fusebox.api.whatif import WhatIfRunner
 from fusebox.auth import Principal
 from fusebox.core import codec
 from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
+from fusebox.core.isotime import ms_of_datetime
+from fusebox.core.validation import ValidationError
+from fusebox.core.whatif import candidate_config
+from fusebox.whatif_log import RANGE_BEYOND_RETENTION, WHATIF_TOO_LONG, RangeBeyondRetention, WhatIfTooLong
+
+WHATIF = "whatif"  # the audit's action of a what-if (it is no command)
 
 logger = logging.getLogger("fusebox.api.admin_actions")
 
@@ -38,6 +47,7 @@ class AdminActions:
     audit: AuditLog
     limiter: RateLimiter
     metrics: ApiMetrics
+    whatifs: WhatIfRunner | None = None
 
     async def update_config(self, principal: Principal, service: str, body: RequestBody,
                             request_id: str) -> Answer:
@@ -79,6 +89,44 @@ class AdminActions:
             return _accepted(service, outcome.command_id)
         return Answer(200, {"success": True, "service": service, "resetTime": outcome.result["appliedAt"],
                             "previousState": outcome.result["result"]["previousState"]})
+
+    async def whatif(self, principal: Principal, service: str, body: RequestBody, request_id: str,
+                     now: datetime) -> Answer:
+        """Re-fold the service's retained log under a candidate config; changes nothing live."""
+        entry = AuditEntry(principal.sub, WHATIF, storable_service(service), request_id, request=body.excerpt())
+        counter = self.metrics.whatifs
+        try:
+            service = validate_service(service)
+            request = parse_body(body)
+            entry.request = request
+            since, until, partial = validate_whatif(request, now)
+            state = self.view.get(service)
+            if state is None:
+                raise ApiError(404, errors.UNKNOWN_SERVICE, f"no service named {service!r} is known")
+            _candidate_over(state["config"], partial)  # the config in force now; the re-fold judges it at `since`
+        except ApiError as error:
+            await self._refuse(entry, error, counter)
+        limited = await self._rate_limited(principal.sub)
+        if limited is not None:
+            await self._refused(entry, limited, counter)
+            raise limited
+        audit_id = await self.audit.open(entry)
+        try:
+            answer = await self.whatifs.run(service, ms_of_datetime(since), ms_of_datetime(until), partial)
+        except (RangeBeyondRetention, WhatIfTooLong, ValidationError) as exc:
+            error = _whatif_error(exc)
+            counter.labels(outcome="refused").inc()
+            await self.audit.close(audit_id, "refused", error_code=error.code,
+                                   detail={"message": error.message, "details": error.details})
+            raise error from exc
+        except BaseException as exc:
+            await self.audit.close(audit_id, "failed", error_code=errors.INTERNAL, detail={"message": repr(exc)})
+            raise
+        counter.labels(outcome="applied").inc()
+        await self.audit.close(audit_id, "applied", detail={
+            "eventsFolded": answer["eventsFolded"],
+            "incidents": {"actual": answer["actual"]["incidents"], "candidate": answer["candidate"]["incidents"]}})
+        return Answer(200, answer)
 
     async def _refuse(self, entry: AuditEntry, error: ApiError, counter) -> NoReturn:
         """A refused attempt takes a token too, so probing with bad requests slows down; audit it and raise.
@@ -138,3 +186,18 @@ class AdminActions:
 def _accepted(service: str, command_id: str) -> Answer:
     return Answer(202, {"success": True, "accepted": True, "service": service, "commandId": command_id,
                         "message": "the command is durable and will apply; its result did not arrive in time"})
+
+
+def _candidate_over(config: dict, partial) -> None:
+    try:
+        candidate_config(config, partial)
+    except ValidationError as exc:
+        raise ApiError(400, exc.code, exc.message, exc.details) from exc
+
+
+def _whatif_error(exc: Exception) -> ApiError:
+    if isinstance(exc, RangeBeyondRetention):
+        return ApiError(422, RANGE_BEYOND_RETENTION, str(exc), exc.details())
+    if isinstance(exc, WhatIfTooLong):
+        return ApiError(422, WHATIF_TOO_LONG, str(exc))
+    return ApiError(400, exc.code, exc.message, exc.details)

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 
 from fusebox.api import keys
 from fusebox.api.admin_actions import AdminActions
+from fusebox.api.whatif import WhatIfRunner
 from fusebox.api.audit import AuditLog, AuditTrail
 from fusebox.api.dashboard_files import DASHBOARD_DIR, DashboardFiles, add_dashboard_routes
 from fusebox.api.auth import make_auth_middleware
@@ -97,7 +98,8 @@ def _gateway(metrics_reader: MetricsReader | None):
         app[keys.HUB] = hub
         app[keys.DATABASE] = db
         app[keys.COMMAND_BUS] = bus
-        app[keys.ACTIONS] = AdminActions(view, bus, AuditLog(db), limiter, metrics)
+        whatifs = WhatIfRunner(settings.kafka_bootstrap, prefix, settings.max_clock_skew_ms, settings.whatif_time_limit_s)
+        app[keys.ACTIONS] = AdminActions(view, bus, AuditLog(db), limiter, metrics, whatifs)
         app[keys.HISTORY] = HistoryReader(db)
         app[keys.TRANSITIONS] = TransitionReader(db)
         app[keys.AUDIT_TRAIL] = AuditTrail(db)

@@ -111,7 +111,7 @@ class AuditLog:
 
 
 # The stored command types, as the audit trail names them.
-ACTION_NAMES = {CONFIG_UPDATE: "config", BREAKER_RESET: "reset"}
+ACTION_NAMES = {CONFIG_UPDATE: "config", BREAKER_RESET: "reset", "whatif": "whatif"}
 
 
 class AuditTrail:

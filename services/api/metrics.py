@@ -24,6 +24,7 @@ class ApiMetrics:
         self.config_changes = Counter("fusebox_api_config_changes_total", "Config update requests by outcome",
                                       ["outcome"], registry=r)
         self.resets = Counter("fusebox_api_resets_total", "Reset requests by outcome", ["outcome"], registry=r)
+        self.whatifs = Counter("fusebox_api_whatifs_total", "What-if requests by outcome", ["outcome"], registry=r)
         self.rejected_requests = Counter("fusebox_api_rejected_requests_total", "Requests answered with an error",
                                          ["code"], registry=r)
         self.request_latency = Histogram("fusebox_api_request_duration_seconds", "REST request latency",

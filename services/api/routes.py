@@ -68,6 +68,15 @@ async def reset(request: web.Request) -> web.Response:
     return json_response(answer.body, answer.status)
 
 
+async def whatif(request: web.Request) -> web.Response:
+    _only_query(request)
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    _require_view(request)
+    answer = await request.app[ACTIONS].whatif(principal_of(request), request.match_info["service"], body,
+                                               request_id_of(request), datetime.now(timezone.utc))
+    return json_response(answer.body, answer.status)
+
+
 def _time_range(request: web.Request, default_since: datetime) -> tuple[datetime, datetime]:
     now = datetime.now(timezone.utc)
     since = parse_time("since", request.query.get("since")) or default_since
@@ -243,6 +252,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{BASE}/{{service}}", service_state)
     app.router.add_get(f"{BASE}/{{service}}/state", service_state)
     app.router.add_put(f"{BASE}/{{service}}/config", update_config)
+    app.router.add_post(f"{BASE}/{{service}}/whatif", whatif)
     app.router.add_post(f"{BASE}/{{service}}/reset", reset)
     app.router.add_get(f"{BASE}/{{service}}/history", history)
     app.router.add_get(f"{BASE}/{{service}}/transitions", transitions)

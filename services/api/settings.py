@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from fusebox.aggregator.settings import max_clock_skew_ms_from_env
 from fusebox.auth import TokenPolicy
+from fusebox.core.admission import DEFAULT_MAX_CLOCK_SKEW_MS
 from fusebox.settings import DEFAULT_JWT_MAX_LIFETIME_S, Settings, env_int
 from fusebox.storage.schema import resolve_schema
 
@@ -43,6 +45,9 @@ class ApiSettings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_max_lifetime_s: int | None = DEFAULT_JWT_MAX_LIFETIME_S
+    # What-ifs: how long one re-fold may take, and the workers' admission bound (FUSEBOX_MAX_CLOCK_SKEW_MS).
+    whatif_time_limit_s: int = 60
+    max_clock_skew_ms: int = DEFAULT_MAX_CLOCK_SKEW_MS
 
     @classmethod
     def from_env(cls) -> "ApiSettings":
@@ -74,6 +79,8 @@ class ApiSettings:
             ws_max_connections=env_int("FUSEBOX_API_WS_MAX_CONNECTIONS", 10_000),
             breaker_failure_threshold=env_int("FUSEBOX_API_BREAKER_FAILURE_THRESHOLD", 3),
             breaker_reset_timeout_ms=env_int("FUSEBOX_API_BREAKER_RESET_TIMEOUT_MS", 5000),
+            whatif_time_limit_s=env_int("FUSEBOX_API_WHATIF_TIME_LIMIT_S", 60),
+            max_clock_skew_ms=max_clock_skew_ms_from_env(),
         )
 
     @property

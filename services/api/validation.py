@@ -65,3 +65,27 @@ def validate_timeframe(raw: str | None) -> str:
     if raw not in TIMEFRAMES:
         _fail([{"field": "timeframe", "issue": "must be one of " + ", ".join(TIMEFRAMES)}])
     return raw
+
+
+_WHATIF_FIELDS = ("config", "since", "until")
+
+
+def validate_whatif(body, now: datetime) -> tuple[datetime, datetime, dict]:
+    """WhatIfRequest (docs/whatif.md): `since`, optional `until` (default now) and the candidate's
+    config fields; the config itself is judged over the config in force (fusebox.core.whatif)."""
+    if not isinstance(body, dict):
+        _fail([{"field": "$", "issue": "must be an object"}])
+    details = [{"field": name, "issue": "is not a known field"} for name in sorted(body) if name not in _WHATIF_FIELDS]
+    if not isinstance(body.get("config"), dict):
+        details.append({"field": "config", "issue": "is required and must be an object"})
+    for name in ("since", "until"):
+        if name in body and not isinstance(body[name], str):
+            details.append({"field": name, "issue": "must be an ISO 8601 timestamp"})
+    if "since" not in body:
+        details.append({"field": "since", "issue": "is required"})
+    _fail(details)
+    since = parse_time("since", body["since"])
+    until = parse_time("until", body.get("until")) or now
+    if since > until:
+        _fail([{"field": "since", "issue": "must not be after until"}])
+    return since, until, body["config"]

@@ -81,6 +81,11 @@ class CommandQueue:
             due.append(queue.pop(0)[1])
         return due
 
+    def next_position(self, service: str) -> int | None:
+        """The outcome offset the next waiting command of `service` follows (None: none waits)."""
+        queue = self._queues.get(service)
+        return queue[0][0] if queue else None
+
     def services(self) -> set[str]:
         return {service for service, queue in self._queues.items() if queue}
 
