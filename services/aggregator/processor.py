@@ -120,7 +120,7 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
         if service in commanded:
             after, emitted = breaker.fold_in_command_order(before, events, rollups)
         else:
-            after, emitted = breaker.fold_batch(before, events, rollups)
+            after, emitted = breaker.fold_service(before, events, rollups)
         result.folded += len(events)
         for topic, value in emitted:
             result.emitted.append((topic, service, value))

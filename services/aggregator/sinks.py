@@ -46,15 +46,15 @@ ON CONFLICT (service_name) DO UPDATE SET
 WHERE circuit_breaker_config.updated_at <= EXCLUDED.updated_at
 """
 
-# BreakerTransition documents as on the breaker-transitions topic; (service, seq) is their natural key.
+# BreakerTransition documents as on the breaker-transitions topic; (service, shadow, seq) is their natural key.
 UPSERT_TRANSITIONS = """
-INSERT INTO circuit_breaker_transitions (service_name, seq, at, from_state, to_state, rule, transition)
-SELECT DISTINCT ON (e->>'service', (e->>'seq')::bigint)
-       e->>'service', (e->>'seq')::bigint, (e->>'at')::timestamptz AT TIME ZONE 'UTC', e->>'from', e->>'to',
-       e->'cause'->>'rule', e
+INSERT INTO circuit_breaker_transitions (service_name, shadow, seq, at, from_state, to_state, rule, transition)
+SELECT DISTINCT ON (e->>'service', coalesce((e->>'shadow')::boolean, false), (e->>'seq')::bigint)
+       e->>'service', coalesce((e->>'shadow')::boolean, false), (e->>'seq')::bigint,
+       (e->>'at')::timestamptz AT TIME ZONE 'UTC', e->>'from', e->>'to', e->'cause'->>'rule', e
 FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS entries(e, n)
-ORDER BY e->>'service', (e->>'seq')::bigint, n DESC
-ON CONFLICT (service_name, seq) DO UPDATE SET
+ORDER BY e->>'service', coalesce((e->>'shadow')::boolean, false), (e->>'seq')::bigint, n DESC
+ON CONFLICT (service_name, shadow, seq) DO UPDATE SET
     at = EXCLUDED.at, from_state = EXCLUDED.from_state, to_state = EXCLUDED.to_state, rule = EXCLUDED.rule,
     transition = EXCLUDED.transition
 """

@@ -33,13 +33,15 @@ class TransitionReader:
     def __init__(self, db: Database):
         self.db = db
 
-    async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
-        """BreakerTransitions of `service` with `at` in [since, until], oldest first (by seq)."""
+    async def read(self, service: str, since: datetime, until: datetime, limit: int,
+                   shadow: bool | None = None) -> list[dict]:
+        """BreakerTransitions of `service` with `at` in [since, until], oldest first (by time, then seq);
+        only the real breaker's or only the shadow's when `shadow` says which."""
         since_utc = since.astimezone(timezone.utc).replace(tzinfo=None)
         until_utc = until.astimezone(timezone.utc).replace(tzinfo=None)
-
         rows = await self.db.fetch_all(
             "SELECT transition FROM circuit_breaker_transitions"
-            " WHERE service_name = %s AND at >= %s AND at <= %s ORDER BY seq LIMIT %s",
-            (service, since_utc, until_utc, limit))
+            " WHERE service_name = %s AND at >= %s AND at <= %s AND (%s::boolean IS NULL OR shadow = %s)"
+            " ORDER BY at, shadow, seq LIMIT %s",
+            (service, since_utc, until_utc, shadow, shadow, limit))
         return [transition for (transition,) in rows]

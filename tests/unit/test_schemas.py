@@ -47,7 +47,8 @@ def test_the_error_envelope_lists_every_stable_code():
     codes = load_schema("ErrorEnvelope")["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == ["UNAUTHORIZED", "FORBIDDEN", "MALFORMED_JSON", "VALIDATION_FAILED", "UNKNOWN_SERVICE",
                      "RATE_LIMITED", "DEPENDENCY_UNAVAILABLE", "PAYLOAD_TOO_LARGE", "NOT_FOUND",
-                     "METHOD_NOT_ALLOWED", "INTERNAL", "TOO_MANY_CONNECTIONS", "UPGRADE_REQUIRED"]
+                     "METHOD_NOT_ALLOWED", "INTERNAL", "TOO_MANY_CONNECTIONS", "UPGRADE_REQUIRED",
+                     "NO_SHADOW_CONFIG"]
 
 
 def test_the_config_request_schema_has_the_ranges_the_code_enforces():
