@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from psycopg_pool import AsyncConnectionPool
 
-from fusebox.core.commands import CONFIG_UPDATE
+from fusebox.core.commands import CONFIG_UPDATE, SHADOW_PROMOTE
 from fusebox.core.isotime import parse_iso_ms
 from fusebox.storage.schema import scoped_conninfo
 from fusebox.aggregator import rollup_store
@@ -63,6 +63,10 @@ DELETE_EXPIRED_HISTORY = "DELETE FROM circuit_breaker_history WHERE timestamp < 
 DELETE_EXPIRED_TRANSITIONS = "DELETE FROM circuit_breaker_transitions WHERE at < %s"
 
 
+# The commands whose result is the live config: a promoted shadow config is a config change too.
+_LIVE_CONFIG_COMMANDS = (CONFIG_UPDATE, SHADOW_PROMOTE)
+
+
 def config_row(result: dict) -> tuple:
     config = result["result"]["config"]
     return (result["service"], config["failureThreshold"], config["resetTimeoutMs"],
@@ -107,7 +111,7 @@ class PostgresSink:
 
     async def write_configs(self, results: Sequence[dict]) -> None:
         rows = [config_row(r) for r in results
-                if r.get("type") == CONFIG_UPDATE and r.get("ok") and "result" in r]
+                if r.get("type") in _LIVE_CONFIG_COMMANDS and r.get("ok") and "result" in r]
         if rows:
             await self._retrying("config", lambda: self._executemany(UPSERT_CONFIG, rows))
 

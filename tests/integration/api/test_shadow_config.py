@@ -105,6 +105,15 @@ async def test_a_shadow_config_opens_its_own_breaker_and_promote_makes_it_the_li
 
             await wait_for(stored_real, timeout_s=60, what="the real transition in PostgreSQL")
             assert len((await call("GET", "/transitions"))[1]) == 2
+
+            # And the config projection in PostgreSQL holds the promoted config
+            async def projected() -> bool:
+                with psycopg.connect(database_url) as conn:
+                    row = conn.execute("SELECT failure_threshold FROM circuit_breaker_config WHERE service_name = %s",
+                                       (service,)).fetchone()
+                return row == (3,)
+
+            await wait_for(projected, timeout_s=60, what="the promoted config in circuit_breaker_config")
     finally:
         worker.stop()
 
