@@ -12,6 +12,8 @@ from tests.integration.api.support import (BASE, admin_token, bearer, gateway_se
                                            running_gateway, wait_for)
 
 AUTH = bearer(admin_token("frank"))
+# Refused attempts take from the admin's rate-limit bucket too: the probes are another admin's.
+PROBE = bearer(admin_token("grace"))
 LIVE = {"failureThreshold": 10, "resetTimeoutMs": 600_000, "minHealthyPeriodMs": 0}
 
 
@@ -25,14 +27,15 @@ async def test_a_shadow_config_opens_its_own_breaker_and_promote_makes_it_the_li
                 Producer(stack, topics) as producer:
             url = f"{gateway.url}{BASE}/{service}"
 
-            async def call(method: str, path: str, **kw) -> tuple[int, dict]:
-                async with http.request(method, url + path, headers=AUTH, **kw) as response:
+            async def call(method: str, path: str, headers: dict = AUTH, **kw) -> tuple[int, dict]:
+                async with http.request(method, url + path, headers=headers, **kw) as response:
                     return response.status, await response.json()
 
             # Given an unknown service: every shadow command is 404 UNKNOWN_SERVICE
             for method, path in (("PUT", "/shadow-config"), ("DELETE", "/shadow-config"),
                                  ("POST", "/shadow-config/promote")):
-                status, body = await call(method, path, json={"failureThreshold": 3} if method == "PUT" else None)
+                status, body = await call(method, path, PROBE,
+                                          json={"failureThreshold": 3} if method == "PUT" else None)
                 assert (status, body["error"]["code"]) == (404, "UNKNOWN_SERVICE"), (method, body)
 
             # Given a known service with a live threshold of 10
@@ -42,17 +45,24 @@ async def test_a_shadow_config_opens_its_own_breaker_and_promote_makes_it_the_li
             await wait_for(lambda: service in gateway.view, timeout_s=90, what="the service")
 
             # Then an invalid candidate is 400 VALIDATION_FAILED naming the field, and promote with none set is 409
-            status, body = await call("PUT", "/shadow-config", json={"failureThreshold": 0, "bogus": 1})
+            status, body = await call("PUT", "/shadow-config", PROBE, json={"failureThreshold": 0, "bogus": 1})
             assert (status, body["error"]["code"]) == (400, "VALIDATION_FAILED")
             assert {d["field"] for d in body["error"]["details"]} == {"failureThreshold", "bogus"}
-            status, body = await call("PUT", "/shadow-config", json={"failureThreshold": 3.0})
+            status, body = await call("PUT", "/shadow-config", PROBE, json={"failureThreshold": 3.0})
             assert (status, body["error"]["code"]) == (400, "VALIDATION_FAILED")
-            status, body = await call("POST", "/shadow-config/promote")
+            status, body = await call("POST", "/shadow-config/promote", PROBE)
             assert (status, body["error"]["code"]) == (409, "NO_SHADOW_CONFIG"), body
-            status, body = await call("DELETE", "/shadow-config", json={"x": 1})
+            status, body = await call("DELETE", "/shadow-config", PROBE, json={"x": 1})
             assert (status, body["error"]["code"]) == (400, "VALIDATION_FAILED")
             status, body = await call("GET", "/transitions?shadow=yes")
             assert (status, body["error"]["code"]) == (400, "VALIDATION_FAILED")
+
+            # And a shadow config set and deleted leaves none behind
+            status, body = await call("PUT", "/shadow-config", json={"failureThreshold": 2})
+            assert status == 200, body
+            status, body = await call("DELETE", "/shadow-config")
+            assert (status, body["cleared"]) == (200, True), body
+            await wait_for(lambda: "shadow" not in gateway.view.get(service), timeout_s=60, what="the shadow cleared")
 
             # When a partial candidate is set: it is merged onto the live config
             status, body = await call("PUT", "/shadow-config", json={"failureThreshold": 3})
@@ -129,6 +139,8 @@ async def test_a_shadow_config_opens_its_own_breaker_and_promote_makes_it_the_li
         ("shadow-config.set", "refused", "VALIDATION_FAILED"),
         ("shadow-config.promote", "rejected", "NO_SHADOW_CONFIG"),
         ("shadow-config.clear", "refused", "VALIDATION_FAILED"),
+        ("shadow-config.set", "applied", None),
+        ("shadow-config.clear", "applied", None),
         ("shadow-config.set", "applied", None),
         ("shadow-config.promote", "applied", None),
     ]
