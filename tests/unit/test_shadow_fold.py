@@ -64,9 +64,13 @@ def test_a_shadow_breaker_recovers_by_its_own_timeout_at_the_next_event():
 def test_the_next_deadline_is_the_shadows_when_only_the_shadow_waits():
     state, _ = fold([LIVE, shadow_set(1, failureThreshold=1, resetTimeoutMs=1_000), fail(10)])
     assert breaker.next_deadline(state) == T0 + 1_010
+    before = state
     state, emitted = breaker.fold_service(state, as_events([tick(1_010)], {k: v + 1 for k, v in state.offsets.items()}))
     assert [t["to"] for t in of_topic(emitted, "breaker-transitions")] == ["half-open"]
-    assert state.shadow.circuit == "half-open"
+    assert state.shadow.circuit == "half-open" and state.circuit == "closed"
+    # And the state that carries the moved shadow is a new version, so the aggregator publishes it
+    assert state.version == before.version + 1
+    assert breaker.to_service_state(state)["shadow"]["state"] == "half-open"
 
 
 def test_promote_makes_the_shadow_config_the_live_one_and_the_next_outage_opens_it():
@@ -149,7 +153,7 @@ _BODIES = st.lists(st.one_of(
 ), max_size=60)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies=_BODIES, cuts=st.lists(st.integers(0, 60), max_size=5))
 def test_how_a_log_is_cut_into_batches_never_changes_the_state_or_the_transitions(bodies, cuts):
     # Given one log, folded whole and folded in batches cut anywhere (as live and replay cut it)

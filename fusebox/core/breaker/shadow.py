@@ -8,16 +8,17 @@ is cut there: the shadow folded up to it is the one the command sees, and a shad
 starts from the real state at that point. Only the shadow's transitions leave it, marked
 `"shadow": true`.
 
-With no shadow set, `fold_service` is `fold_batch` and one attribute read: a shadow that a
-command of the run sets is found afterwards, and the run is folded again, cut at its commands.
+With no shadow set, `fold_service` is `fold_batch` and a look at what it emitted: a shadow that a
+command of the run set (even one cleared again) is found there, and the run is folded again, cut
+at its commands.
 """
 from __future__ import annotations
 
-from fusebox.core.commands import SHADOW_COMMAND_TYPES, TICK
+from fusebox.core.commands import SHADOW_COMMAND_TYPES, SHADOW_SET, TICK
 from fusebox.core.breaker.batch import fold_batch
-from fusebox.core.breaker.commands import mark_shadow
+from fusebox.core.breaker.commands import COMMAND_RESULTS, mark_shadow
 from fusebox.core.breaker.state import BreakerState
-from fusebox.core.breaker.transitions import Emitted
+from fusebox.core.breaker.transitions import Emitted, touch
 
 Event = tuple[str, int, dict]
 
@@ -26,9 +27,17 @@ def fold_service(state: BreakerState, events: list[Event], rollups: bool = True)
     """`fold_batch`, with the state's shadow breaker folded beside it over the same events."""
     if state.shadow is None:
         after, emitted = fold_batch(state, events, rollups)
-        if after.shadow is None:
+        if after.shadow is None and not _set_a_shadow(emitted):
             return after, emitted
     return _fold_cut_at_shadow_commands(state, events, rollups)
+
+
+def _set_a_shadow(emitted: Emitted) -> bool:
+    """Did a command of the run set a shadow (which a later one may have cleared again)?"""
+    for topic, value in emitted:
+        if topic == COMMAND_RESULTS and value["type"] == SHADOW_SET and value["ok"]:
+            return True
+    return False
 
 
 def _is_shadow_command(body: dict) -> bool:
@@ -50,13 +59,32 @@ def _fold_cut_at_shadow_commands(state: BreakerState, events: list[Event],
 
 
 def _fold_run(state: BreakerState, events: list[Event], rollups: bool, out: Emitted) -> BreakerState:
-    """Fold a run with no shadow command: the real state, then its shadow (a new state either way)."""
+    """Fold a run with no shadow command: the real state, then its shadow (a new state either way).
+
+    A tick is folded on its own: one that moves only the shadow still changes the state, which
+    then takes a new version (and is published), whatever else the run holds."""
+    if state.shadow is None:
+        after, emitted = fold_batch(state, events, rollups)
+        out.extend(emitted)
+        return after
+    start = 0
+    for index, (_source, _offset, body) in enumerate(events):
+        if "outcome" not in body and body.get("type") == TICK:
+            state = _fold_beside(state, events[start:index], rollups, out, False)
+            state = _fold_beside(state, events[index:index + 1], rollups, out, True)
+            start = index + 1
+    return _fold_beside(state, events[start:], rollups, out, False)
+
+
+def _fold_beside(state: BreakerState, events: list[Event], rollups: bool, out: Emitted,
+                 tick: bool) -> BreakerState:
     after, emitted = fold_batch(state, events, rollups)
     out.extend(emitted)
     shadow = state.shadow
-    if shadow is not None:
-        seen = [event for event in events if "outcome" in event[2] or event[2].get("type") == TICK]
-        folded, shadow_emitted = fold_batch(shadow, seen, rollups=False)
-        mark_shadow(folded, shadow_emitted, out)
-        after.shadow = folded
+    seen = events if tick else [event for event in events if "outcome" in event[2]]
+    folded, shadow_emitted = fold_batch(shadow, seen, rollups=False)
+    mark_shadow(folded, shadow_emitted, out)
+    after.shadow = folded
+    if tick and folded.version != shadow.version and after.version == state.version:
+        touch(after)
     return after
