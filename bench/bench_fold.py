@@ -1,5 +1,6 @@
 """Fold throughput against decoding the same events: orjson.loads, decode + validate, fold_batch,
-and the aggregator's whole per-batch step (`process`: decode, admission, grouping and fold).
+fold_service (the shadow breaker's wrapper) with no shadow and with one on every service, and the
+aggregator's whole per-batch step (`process`: decode, admission, grouping and fold).
 
 Events: 240,000 encoded CallOutcomes of 1,000 services over 20 minutes of event time, most
 services nearly healthy, some flaky, a few failing hard (so breakers open, trial and close).
@@ -96,6 +97,14 @@ def configured_state(service: str, config: dict) -> breaker.BreakerState:
     return state
 
 
+def shadowed_state(service: str) -> breaker.BreakerState:
+    """A new service's state with a shadow config (a lower threshold) set before any outcome."""
+    command = {"commandId": str(uuid.uuid4()), "service": service, "type": "shadow-config.set",
+               "issuedAt": T0 - 1, "issuedBy": "bench", "payload": {"failureThreshold": 2}}
+    state, _ = breaker.fold_service(breaker.new_state(service), [("breaker-commands:0", 0, command)])
+    return state
+
+
 def run() -> None:
     raw = build_events()
     count = len(raw)
@@ -182,6 +191,35 @@ def run() -> None:
     t_view = best_of(1, fold_and_view)
     print(f"fold_batch + to_service_state per batch, polls of {REPRESENTATIVE_POLL:,}: "
           f"{count / t_view:,.0f} events/s")
+
+    # The shadow breaker's wrapper (docs/shadow-config.md): with no shadow set it must cost nothing;
+    # rounds alternate between the two so that a busy machine slows both alike.
+    def fold_with(fold, start) -> None:
+        states: dict[str, breaker.BreakerState] = {}
+        for poll in grouped:
+            for service, events in poll:
+                state = states.get(service)
+                states[service], _ = fold(state or start(service), events)
+
+    shadowed_start = {}
+
+    def with_shadow(service: str) -> breaker.BreakerState:
+        state = shadowed_start.get(service)
+        if state is None:
+            state = shadowed_start[service] = shadowed_state(service)
+        return state
+
+    for service, _events in (pair for poll in grouped for pair in poll):
+        with_shadow(service)
+    t_batch = t_service = t_shadowed = float("inf")
+    for _ in range(ROUNDS):
+        t_batch = min(t_batch, best_of(1, lambda: fold_with(fold_batch, new_state)))
+        t_service = min(t_service, best_of(1, lambda: fold_with(breaker.fold_service, new_state)))
+        t_shadowed = min(t_shadowed, best_of(1, lambda: fold_with(breaker.fold_service, with_shadow)))
+    print(f"fold_service, no shadow set, polls of {REPRESENTATIVE_POLL:,}: {count / t_service:,.0f} events/s   "
+          f"{t_service / t_batch:.3f}x fold_batch in the same rounds ({count / t_batch:,.0f} events/s)")
+    print(f"fold_service, a shadow config on every service, polls of {REPRESENTATIVE_POLL:,}: "
+          f"{count / t_shadowed:,.0f} events/s   {t_shadowed / t_batch:.2f}x fold_batch")
 
     records = [Record(offset, decoded[offset]["service"].encode(), value, decoded[offset]["ts"] + 3)
                for offset, value in enumerate(raw)]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fusebox.core.commands import BREAKER_RESET, COMMAND_TYPES, CONFIG_UPDATE, TICK
+from fusebox.core.commands import (BREAKER_RESET, COMMAND_TYPES, CONFIG_UPDATE, SHADOW_CLEAR, SHADOW_PROMOTE,
+                                   SHADOW_SET, TICK)
 from fusebox.core.isotime import MAX_EPOCH_MS
 
 SERVICE_RE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
@@ -178,9 +179,10 @@ def outcome_issues(body: Any) -> Issues:
 _CONFIG_FIELDS = frozenset(CONFIG_RANGES) | frozenset(TRIP_RULE_RANGES) | {"slidingWindowType", "slidingWindowSize"}
 
 
-def config_issues(body: Any, prefix: str = "") -> Issues:
+def config_issues(body: Any, prefix: str = "", *, partial: bool = False) -> Issues:
     """ConfigUpdateRequest (docs/topics-and-events.md): integers only, in range; requestLimit and
-    the trip rules (docs/trip-rules.md) optional."""
+    the trip rules (docs/trip-rules.md) optional. `partial` (a shadow config, docs/shadow-config.md)
+    requires no field: the ones given are merged onto the live config."""
     issues: Issues = []
     if not _object(issues, body, prefix.rstrip(".")):
         return issues
@@ -188,7 +190,7 @@ def config_issues(body: Any, prefix: str = "") -> Issues:
     for ranges in (CONFIG_RANGES, TRIP_RULE_RANGES):
         for name, (low, high) in ranges.items():
             if name not in body:
-                if name in CONFIG_REQUIRED:
+                if name in CONFIG_REQUIRED and not partial:
                     _issue(issues, prefix + name, "is required")
                 continue
             _int_in(issues, body[name], prefix + name, low, high)
@@ -196,7 +198,10 @@ def config_issues(body: Any, prefix: str = "") -> Issues:
     if kind not in SLIDING_WINDOW_TYPES:
         _issue(issues, prefix + "slidingWindowType", "must be one of count, time")
     elif "slidingWindowSize" in body:
-        _int_in(issues, body["slidingWindowSize"], prefix + "slidingWindowSize", 1, SLIDING_WINDOW_SIZE_MAX[kind])
+        # A partial config without the type is bounded by the largest window: the merge is checked again.
+        high = (max(SLIDING_WINDOW_SIZE_MAX.values()) if partial and "slidingWindowType" not in body
+                else SLIDING_WINDOW_SIZE_MAX[kind])
+        _int_in(issues, body["slidingWindowSize"], prefix + "slidingWindowSize", 1, high)
     return issues
 
 
@@ -272,7 +277,9 @@ def command_issues(body: Any) -> Issues:
             issues.extend(config_issues(payload, "payload."))
         elif kind == BREAKER_RESET:
             issues.extend(reset_issues(payload, "payload.", allow_request_id=True))
-        elif kind == TICK:
+        elif kind == SHADOW_SET:
+            issues.extend(config_issues(payload, "payload.", partial=True))
+        elif kind in (TICK, SHADOW_CLEAR, SHADOW_PROMOTE):
             if _object(issues, payload, "payload"):
                 _unknown(issues, payload, (), "payload.")
     return issues

@@ -76,6 +76,14 @@ def validate_config_update(body: Any) -> dict:
     return body
 
 
+def validate_shadow_config(body: Any) -> dict:
+    """A shadow config (PUT …/{service}/shadow-config): a ConfigUpdateRequest whose fields are all optional."""
+    issues = rules.config_issues(body, partial=True)
+    if issues:
+        raise _fail("ShadowConfigRequest", issues)
+    return body
+
+
 def validate_reset_request(body: Any) -> dict:
     """ResetRequest (POST …/{service}/reset): rules of docs/topics-and-events.md, unknown fields rejected."""
     issues = rules.reset_issues(body)

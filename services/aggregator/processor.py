@@ -118,8 +118,11 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
             before = breaker.new_state(service)
         if service in commanded:
             after, emitted = breaker.fold_in_command_order(before, events, rollups)
-        else:
+        elif before.shadow is None:
+            # No shadow set, and no command here to set one: fold_service would be fold_batch and a call more.
             after, emitted = breaker.fold_batch(before, events, rollups)
+        else:
+            after, emitted = breaker.fold_service(before, events, rollups)
         for topic, value in emitted:
             result.emitted.append((topic, service, value))
         changed = after.version != before.version

@@ -46,7 +46,7 @@ RETENTION_MS = HISTORY_RETENTION_DAYS * 24 * 60 * 60 * 1000
 class Rebuild:
     states: dict[str, breaker.BreakerState] = field(default_factory=dict)
     history: dict[tuple[str, int], dict] = field(default_factory=dict)
-    transitions: dict[tuple[str, int], dict] = field(default_factory=dict)
+    transitions: dict[tuple[str, bool, int], dict] = field(default_factory=dict)
     pending_commands: int = 0
     folded: int = 0
 
@@ -54,14 +54,14 @@ class Rebuild:
         if not events:
             return
         state = self.states.get(service) or breaker.new_state(service)
-        state, emitted = breaker.fold_batch(state, events)
+        state, emitted = breaker.fold_service(state, events)
         self.states[service] = state
         self.folded += len(events)
         for topic, value in emitted:
             if topic == "health-history":
                 self.history[(service, value["seq"])] = value
             elif topic == "breaker-transitions":
-                self.transitions[(service, value["seq"])] = value
+                self.transitions[(service, value.get("shadow", False), value["seq"])] = value
 
 
 async def valid_inputs(bootstrap: str, prefix: str, spec: TopicSpec, max_clock_skew_ms: int):
@@ -140,13 +140,14 @@ def live_history(database_url: str, schema: str, since_ms: int) -> dict[tuple[st
     return {(r[0], r[1]): (r[2].isoformat(timespec="milliseconds"), r[3], r[4], r[5], r[6]) for r in rows}
 
 
-def live_transitions(database_url: str, schema: str, since_ms: int) -> dict[tuple[str, int], dict]:
-    """This deployment's transition rows (its own schema) since `since_ms`, as the documents stored."""
+def live_transitions(database_url: str, schema: str, since_ms: int) -> dict[tuple[str, bool, int], dict]:
+    """This deployment's transition rows (its own schema) since `since_ms`, as the documents stored,
+    by (service, shadow, seq)."""
     with psycopg.connect(scoped_conninfo(database_url, schema)) as conn:
         rows = conn.execute(
-            "SELECT service_name, seq, transition FROM circuit_breaker_transitions "
+            "SELECT service_name, shadow, seq, transition FROM circuit_breaker_transitions "
             "WHERE at >= to_timestamp(%s / 1000.0) AT TIME ZONE 'UTC'", (since_ms,)).fetchall()
-    return {(r[0], r[1]): r[2] for r in rows}
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
 def history_key(entry: dict) -> tuple:
@@ -156,7 +157,7 @@ def history_key(entry: dict) -> tuple:
 
 
 def compare(rebuilt: Rebuild, states: dict[str, dict], history: dict[tuple[str, int], tuple],
-            since_ms: int, transitions: dict[tuple[str, int], dict] | None = None) -> list[str]:
+            since_ms: int, transitions: dict[tuple[str, bool, int], dict] | None = None) -> list[str]:
     differences = []
     for service in sorted(set(states) | set(rebuilt.states)):
         live = states.get(service)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
-from fusebox.core.commands import CONFIG_UPDATE
+from fusebox.core.commands import CONFIG_UPDATE, SHADOW_PROMOTE
 from fusebox.core.isotime import datetime_of_ms, naive_utc, parse_iso_ms
 from fusebox.storage.schema import scoped_conninfo
 from fusebox.aggregator import rollup_store
@@ -48,21 +48,25 @@ ON CONFLICT (service_name) DO UPDATE SET
 WHERE circuit_breaker_config.updated_at <= EXCLUDED.updated_at
 """
 
-# BreakerTransition documents as on the breaker-transitions topic; (service, seq) is their natural key.
+# BreakerTransition documents as on the breaker-transitions topic; (service, shadow, seq) is their natural key.
 UPSERT_TRANSITIONS = """
-INSERT INTO circuit_breaker_transitions (service_name, seq, at, from_state, to_state, rule, transition)
-SELECT DISTINCT ON (e->>'service', (e->>'seq')::bigint)
-       e->>'service', (e->>'seq')::bigint, (e->>'at')::timestamptz AT TIME ZONE 'UTC', e->>'from', e->>'to',
-       e->'cause'->>'rule', e
+INSERT INTO circuit_breaker_transitions (service_name, shadow, seq, at, from_state, to_state, rule, transition)
+SELECT DISTINCT ON (e->>'service', coalesce((e->>'shadow')::boolean, false), (e->>'seq')::bigint)
+       e->>'service', coalesce((e->>'shadow')::boolean, false), (e->>'seq')::bigint,
+       (e->>'at')::timestamptz AT TIME ZONE 'UTC', e->>'from', e->>'to', e->'cause'->>'rule', e
 FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS entries(e, n)
-ORDER BY e->>'service', (e->>'seq')::bigint, n DESC
-ON CONFLICT (service_name, seq) DO UPDATE SET
+ORDER BY e->>'service', coalesce((e->>'shadow')::boolean, false), (e->>'seq')::bigint, n DESC
+ON CONFLICT (service_name, shadow, seq) DO UPDATE SET
     at = EXCLUDED.at, from_state = EXCLUDED.from_state, to_state = EXCLUDED.to_state, rule = EXCLUDED.rule,
     transition = EXCLUDED.transition
 """
 
 DELETE_EXPIRED_HISTORY = "DELETE FROM circuit_breaker_history WHERE timestamp < %s"
 DELETE_EXPIRED_TRANSITIONS = "DELETE FROM circuit_breaker_transitions WHERE at < %s"
+
+
+# The commands whose result is the live config: a promoted shadow config is a config change too.
+_LIVE_CONFIG_COMMANDS = (CONFIG_UPDATE, SHADOW_PROMOTE)
 
 
 def config_row(result: dict) -> tuple:
@@ -109,7 +113,7 @@ class PostgresSink:
 
     async def write_configs(self, results: Sequence[dict]) -> None:
         rows = [config_row(r) for r in results
-                if r.get("type") == CONFIG_UPDATE and r.get("ok") and "result" in r]
+                if r.get("type") in _LIVE_CONFIG_COMMANDS and r.get("ok") and "result" in r]
         if rows:
             await self._retrying("config", lambda: self._executemany(UPSERT_CONFIG, rows))
 

@@ -1,5 +1,5 @@
-"""Config updates and resets: validate, rate limit, audit, write the command, answer with its result.
-What-ifs: validated, rate-limited and audited the same way; they write no command."""
+"""Config updates, resets and shadow configs: validate, rate limit, audit, write the command, answer with
+its result. What-ifs: validated, rate-limited and audited the same way; they write no command."""
 from __future__ import annotations
 
 import logging
@@ -16,11 +16,12 @@ from fusebox.api.metrics import ApiMetrics
 from fusebox.api.ratelimit import RateLimiter
 from fusebox.api.request_body import RequestBody, parse_body
 from fusebox.api.state_view import StateView
-from fusebox.api.validation import validate_config_update, validate_reset, validate_service, validate_whatif
+from fusebox.api.validation import (validate_config_update, validate_reset, validate_service,
+                                    validate_shadow_config, validate_whatif)
 from fusebox.api.whatif import WhatIfRunner
 from fusebox.auth import Principal
 from fusebox.core import codec
-from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE, SHADOW_CLEAR, SHADOW_PROMOTE, SHADOW_SET
 from fusebox.core.isotime import ms_of_datetime
 from fusebox.core.validation import ValidationError
 from fusebox.core.whatif import candidate_config
@@ -31,7 +32,7 @@ WHATIF = "whatif"  # the audit's action of a what-if (it is no command)
 logger = logging.getLogger("fusebox.api.admin_actions")
 
 # The aggregator refuses a command with VALIDATION_FAILED (or UNKNOWN_SERVICE); anything else reads as a refusal too.
-_RESULT_ERROR_STATUS = {errors.UNKNOWN_SERVICE: 404, errors.VALIDATION_FAILED: 400}
+_RESULT_ERROR_STATUS = {errors.UNKNOWN_SERVICE: 404, errors.VALIDATION_FAILED: 400, errors.NO_SHADOW_CONFIG: 409}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,70 @@ class AdminActions:
             "eventsFolded": answer["eventsFolded"],
             "incidents": {"actual": answer["actual"]["incidents"], "candidate": answer["candidate"]["incidents"]}})
         return Answer(200, answer)
+
+    async def set_shadow_config(self, principal: Principal, service: str, body: RequestBody,
+                                request_id: str) -> Answer:
+        """A candidate config folded beside the live one (docs/shadow-config.md); partial: merged when applied."""
+        entry = AuditEntry(principal.sub, SHADOW_SET, storable_service(service), request_id, request=body.excerpt())
+        try:
+            service = validate_service(service)
+            request = parse_body(body)
+            entry.request = request
+            config = validate_shadow_config(request)
+            self._require_known(service)
+        except ApiError as error:
+            await self._refuse(entry, error, self.metrics.config_changes)
+        outcome = await self._limited_submit(entry, SHADOW_SET, config)
+        if outcome.result is None:
+            return _accepted(service, outcome.command_id)
+        return Answer(200, {"success": True, "service": service, "shadow": outcome.result["result"]["shadow"],
+                            "appliedAt": outcome.result["appliedAt"]})
+
+    async def clear_shadow_config(self, principal: Principal, service: str, body: RequestBody,
+                                  request_id: str) -> Answer:
+        outcome = await self._bodiless(principal, service, body, request_id, SHADOW_CLEAR)
+        if outcome.result is None:
+            return _accepted(service, outcome.command_id)
+        return Answer(200, {"success": True, "service": service, "cleared": outcome.result["result"]["cleared"],
+                            "appliedAt": outcome.result["appliedAt"]})
+
+    async def promote_shadow_config(self, principal: Principal, service: str, body: RequestBody,
+                                    request_id: str) -> Answer:
+        """The shadow config becomes the live config: one command, so one audit row and one fold step."""
+        outcome = await self._bodiless(principal, service, body, request_id, SHADOW_PROMOTE)
+        if outcome.result is None:
+            return _accepted(service, outcome.command_id)
+        return Answer(200, {"success": True, "service": service, "config": outcome.result["result"]["config"],
+                            "appliedAt": outcome.result["appliedAt"]})
+
+    async def _bodiless(self, principal: Principal, service: str, body: RequestBody, request_id: str,
+                        command_type: str) -> CommandOutcome:
+        """A shadow command that takes no body: none, or `{}`."""
+        entry = AuditEntry(principal.sub, command_type, storable_service(service), request_id, request=body.excerpt())
+        try:
+            service = validate_service(service)
+            if body.head or body.too_large:
+                request = parse_body(body)
+                entry.request = request
+                if request != {}:
+                    raise ApiError(400, errors.VALIDATION_FAILED, "the request is not valid",
+                                   [{"field": "body", "issue": "must be empty or {}"}])
+            self._require_known(service)
+        except ApiError as error:
+            await self._refuse(entry, error, self.metrics.config_changes)
+        return await self._limited_submit(entry, command_type, {})
+
+    def _require_known(self, service: str) -> None:
+        if service not in self.view:
+            raise ApiError(404, errors.UNKNOWN_SERVICE, f"no service named {service!r} is known")
+
+    async def _limited_submit(self, entry: AuditEntry, command_type: str, payload: dict) -> CommandOutcome:
+        """Take a token like a config change, then submit."""
+        limited = await self._rate_limited(entry.admin_id)
+        if limited is not None:
+            await self._refused(entry, limited, self.metrics.config_changes)
+            raise limited
+        return await self._submit(entry, command_type, payload, self.metrics.config_changes)
 
     async def _refuse(self, entry: AuditEntry, error: ApiError, counter) -> NoReturn:
         """A refused attempt takes a token too, so probing with bad requests slows down; audit it and raise.

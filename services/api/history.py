@@ -36,10 +36,13 @@ class TransitionReader:
     def __init__(self, db: Database):
         self.db = db
 
-    async def read(self, service: str, since: datetime, until: datetime, limit: int) -> list[dict]:
-        """BreakerTransitions of `service` with `at` in [since, until], oldest first (by seq)."""
+    async def read(self, service: str, since: datetime, until: datetime, limit: int,
+                   shadow: bool | None = None) -> list[dict]:
+        """BreakerTransitions of `service` with `at` in [since, until], oldest first (by time, then seq);
+        only the real breaker's or only the shadow's when `shadow` says which."""
         rows = await self.db.fetch_all(
             "SELECT transition FROM circuit_breaker_transitions"
-            " WHERE service_name = %s AND at >= %s AND at <= %s ORDER BY seq LIMIT %s",
-            (service, naive_utc(since), naive_utc(until), limit))
+            " WHERE service_name = %s AND at >= %s AND at <= %s AND (%s::boolean IS NULL OR shadow = %s)"
+            " ORDER BY at, shadow, seq LIMIT %s",
+            (service, naive_utc(since), naive_utc(until), shadow, shadow, limit))
         return [transition for (transition,) in rows]

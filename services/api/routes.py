@@ -14,7 +14,7 @@ from fusebox.api.keys import (ACTIONS, AUDIT_TRAIL, COMMAND_BUS, DATABASE, HISTO
                               OPENAPI_JSON, SETTINGS, TRANSITIONS, VIEW, WS_SLOTS)
 from fusebox.api.metrics_reader import MetricsUnavailable
 from fusebox.api.request_body import read_body
-from fusebox.api.validation import parse_limit, parse_time, validate_service, validate_timeframe
+from fusebox.api.validation import parse_bool, parse_limit, parse_time, validate_service, validate_timeframe
 from fusebox.api.ws import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER
 from fusebox.api.ws_admission import SUBPROTOCOL, check_offered_protocols, check_origin, websocket_token
 
@@ -77,6 +77,30 @@ async def whatif(request: web.Request) -> web.Response:
     return json_response(answer.body, answer.status)
 
 
+async def set_shadow_config(request: web.Request) -> web.Response:
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    _require_view(request)
+    answer = await request.app[ACTIONS].set_shadow_config(principal_of(request), request.match_info["service"], body,
+                                                          request_id_of(request))
+    return json_response(answer.body, answer.status)
+
+
+async def clear_shadow_config(request: web.Request) -> web.Response:
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    _require_view(request)
+    answer = await request.app[ACTIONS].clear_shadow_config(principal_of(request), request.match_info["service"],
+                                                            body, request_id_of(request))
+    return json_response(answer.body, answer.status)
+
+
+async def promote_shadow_config(request: web.Request) -> web.Response:
+    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    _require_view(request)
+    answer = await request.app[ACTIONS].promote_shadow_config(principal_of(request), request.match_info["service"],
+                                                              body, request_id_of(request))
+    return json_response(answer.body, answer.status)
+
+
 def _time_range(request: web.Request, default_since: datetime) -> tuple[datetime, datetime]:
     now = datetime.now(timezone.utc)
     since = parse_time("since", request.query.get("since")) or default_since
@@ -109,7 +133,12 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def transitions(request: web.Request) -> web.Response:
-    return await _read_period(request, TRANSITIONS)
+    _only_query(request, "since", "until", "limit", "shadow")
+    service = _known_service(request)
+    since, until = _time_range(request, datetime.now(timezone.utc) - RETENTION)
+    limit = parse_limit(request.query.get("limit"), HISTORY_DEFAULT_LIMIT, request.app[SETTINGS].history_max_limit)
+    shadow = parse_bool("shadow", request.query.get("shadow"))
+    return json_response(await request.app[TRANSITIONS].read(service, since, until, limit, shadow))
 
 
 async def _read_metrics(request: web.Request, read) -> tuple[str, dict]:
@@ -254,6 +283,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_put(f"{BASE}/{{service}}/config", update_config)
     app.router.add_post(f"{BASE}/{{service}}/whatif", whatif)
     app.router.add_post(f"{BASE}/{{service}}/reset", reset)
+    app.router.add_put(f"{BASE}/{{service}}/shadow-config", set_shadow_config)
+    app.router.add_delete(f"{BASE}/{{service}}/shadow-config", clear_shadow_config)
+    app.router.add_post(f"{BASE}/{{service}}/shadow-config/promote", promote_shadow_config)
     app.router.add_get(f"{BASE}/{{service}}/history", history)
     app.router.add_get(f"{BASE}/{{service}}/transitions", transitions)
     app.router.add_get(f"{BASE}/{{service}}/metrics", operation_metrics)

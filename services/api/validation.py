@@ -35,6 +35,11 @@ def validate_config_update(body) -> dict:
     return _checked(core_validation.validate_config_update, body)
 
 
+def validate_shadow_config(body) -> dict:
+    """A partial ConfigUpdateRequest, by the shared core's rules."""
+    return _checked(core_validation.validate_shadow_config, body)
+
+
 def validate_reset(body) -> dict:
     """ResetRequest, by the shared core's rules; `force` defaults to false."""
     request = _checked(core_validation.validate_reset_request, body)
@@ -49,6 +54,15 @@ def parse_time(field: str, raw: str | None) -> datetime | None:
         return datetime_of_ms(int(raw)) if _digits(raw) else parse_iso_datetime(raw)
     except (ValueError, OverflowError, OSError):
         _fail([{"field": field, "issue": "must be an ISO 8601 timestamp or epoch milliseconds"}])
+
+
+def parse_bool(field: str, raw: str | None) -> bool | None:
+    """`true` or `false`; None when absent."""
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        _fail([{"field": field, "issue": "must be true or false"}])
+    return raw == "true"
 
 
 def parse_limit(raw: str | None, default: int, maximum: int) -> int:

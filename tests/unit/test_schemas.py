@@ -48,7 +48,7 @@ def test_the_error_envelope_lists_every_stable_code():
     assert codes == ["UNAUTHORIZED", "FORBIDDEN", "MALFORMED_JSON", "VALIDATION_FAILED", "UNKNOWN_SERVICE",
                      "RATE_LIMITED", "DEPENDENCY_UNAVAILABLE", "PAYLOAD_TOO_LARGE", "NOT_FOUND",
                      "METHOD_NOT_ALLOWED", "INTERNAL", "TOO_MANY_CONNECTIONS", "UPGRADE_REQUIRED",
-                     "RANGE_BEYOND_RETENTION", "WHATIF_TOO_LONG"]
+                     "RANGE_BEYOND_RETENTION", "WHATIF_TOO_LONG", "NO_SHADOW_CONFIG"]
 
 
 def test_the_config_request_schema_has_the_ranges_the_code_enforces():

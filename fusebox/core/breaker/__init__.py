@@ -17,13 +17,16 @@ moves time back. Semantics, rule by rule: docs/breaker-semantics.md.
           reset(force=true), from any state
 
 The seed's rule (consecutive failures) is drawn above; a config may add rate rules over a
-sliding window and a quorum of failing instances (trip.py, window.py; docs/trip-rules.md).
+sliding window and a quorum of failing instances (trip.py, window.py; docs/trip-rules.md). A
+shadow config is a second breaker folded beside the real one and never enforced (shadow.py;
+docs/shadow-config.md).
 
 Public API (the modules of this package, by concern: state, window, trip, transitions,
-commands, event, batch, placement, views):
+commands, event, batch, shadow, placement, views):
     new_state(service) -> BreakerState
     fold(state, source, offset, body) -> (state, emitted)  one event, the rules written plainly
     fold_batch(state, events) -> (state, emitted)          the aggregator's hot path, equal to it
+    fold_service(state, events) -> (state, emitted)        fold_batch with the shadow breaker beside it
     fold_in_command_order(state, events) -> (state, emitted)  records where commands landed
     CommandQueue                                           puts commands back there, for replay
     to_service_state(state) -> dict                        the ServiceState wire object
@@ -42,6 +45,7 @@ from __future__ import annotations
 from fusebox.core.breaker.batch import fold_batch
 from fusebox.core.breaker.commands import COMMAND_RESULTS
 from fusebox.core.breaker.event import fold
+from fusebox.core.breaker.shadow import fold_service
 from fusebox.core.breaker.placement import CommandQueue, fold_in_command_order, outcome_positions, position_of
 from fusebox.core.breaker.state import (CLOSED, DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_HEALTHY_PERIOD_MS,
                     DEFAULT_REQUEST_LIMIT, DEFAULT_RESET_TIMEOUT_MS, DEGRADED, FAILED, HALF_OPEN,
@@ -56,6 +60,6 @@ __all__ = [
     "DEFAULT_FAILURE_THRESHOLD", "DEFAULT_RESET_TIMEOUT_MS", "DEFAULT_MIN_HEALTHY_PERIOD_MS",
     "DEFAULT_REQUEST_LIMIT", "RECORD_FORMAT",
     "BreakerState", "Emitted", "new_state", "state_to_record", "state_from_record",
-    "fold", "fold_batch", "fold_in_command_order", "outcome_positions", "position_of", "CommandQueue",
+    "fold", "fold_batch", "fold_service", "fold_in_command_order", "outcome_positions", "position_of", "CommandQueue",
     "to_service_state", "next_deadline", "changed_circuit",
 ]

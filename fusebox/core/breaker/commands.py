@@ -1,4 +1,5 @@
-"""Commands: a config update, a reset, a tick; each answered by a CommandResult.
+"""Commands: a config update, a reset, a tick, a shadow config set, cleared or promoted; each
+answered by a CommandResult.
 
 The command types are named once, in `fusebox.core.commands`.
 """
@@ -6,16 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE, TICK
+from fusebox.core.commands import BREAKER_RESET, CONFIG_UPDATE, SHADOW_CLEAR, SHADOW_PROMOTE, SHADOW_SET, TICK
+from fusebox.core.rollups import RollupState
 from fusebox.core.isotime import iso_ms, iso_or_none
 from fusebox.core.rules import config_issues
-from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, OPEN, BreakerState
+from fusebox.core.breaker.state import CLOSED, DEFAULT_REQUEST_LIMIT, HALF_OPEN, OPEN, BreakerState, copy_state
 from fusebox.core.breaker import trip
-from fusebox.core.breaker.transitions import (FORCED_RESET, MANUAL_RESET, RESET_TIMEOUT_ELAPSED,
+from fusebox.core.breaker.transitions import (BREAKER_TRANSITIONS, FORCED_RESET, MANUAL_RESET, RESET_TIMEOUT_ELAPSED,
                                               TRIAL_SUCCEEDED, Emitted, Trigger, advance, close_circuit, half_open,
                                               healthy_wake, open_circuit, settle, start_healthy_period, touch)
 
 COMMAND_RESULTS = "command-results"
+NO_SHADOW_CONFIG = "NO_SHADOW_CONFIG"  # a promote with no shadow config set
 
 
 # The trip rules' wire names and the state fields that hold them, in wire order; a rule not
@@ -117,10 +120,67 @@ def _on_tick(s: BreakerState, payload: Any, trigger: Trigger,
     return False, {"state": s.circuit}, None
 
 
+def mark_shadow(shadow: BreakerState, emitted: Emitted, out: Emitted) -> None:
+    """Append the shadow breaker's transitions of `emitted` to `out`, each marked `"shadow": true`.
+
+    Only its transitions leave the shadow: its health history, rollups and command results
+    would repeat the real breaker's traffic under another config."""
+    for topic, value in emitted:
+        if topic == BREAKER_TRANSITIONS:
+            marked = {**value, "shadow": True}
+            if shadow.last_transition is value:
+                shadow.last_transition = marked
+            out.append((topic, marked))
+
+
+def _on_shadow_set(s: BreakerState, payload: Any, trigger: Trigger,
+                   out: Emitted) -> tuple[bool, dict | None, dict | None]:
+    config = {**config_of(s), **payload}
+    if config.get("requestLimit") is None:
+        config.pop("requestLimit", None)
+    issues = config_issues(config, "payload.")
+    if issues:
+        return False, None, {"code": "VALIDATION_FAILED",
+                             "message": "; ".join(f"{i['field']} {i['issue']}" for i in issues)}
+    # The shadow starts where the real breaker stands, then judges it under the candidate config.
+    shadow = copy_state(s)
+    shadow.shadow = None
+    shadow.rollups = RollupState()
+    source, offset, _body = trigger
+    shadow.offsets[source] = offset
+    emitted: Emitted = []
+    _on_config_update(shadow, config, trigger, emitted)
+    mark_shadow(shadow, emitted, out)
+    s.shadow = shadow
+    return True, {"shadow": {"config": config_of(shadow)}}, None
+
+
+def _on_shadow_clear(s: BreakerState, payload: Any, trigger: Trigger,
+                     out: Emitted) -> tuple[bool, dict | None, dict | None]:
+    had = s.shadow is not None
+    s.shadow = None
+    return had, {"cleared": had}, None
+
+
+def _on_shadow_promote(s: BreakerState, payload: Any, trigger: Trigger,
+                       out: Emitted) -> tuple[bool, dict | None, dict | None]:
+    if s.shadow is None:
+        return False, None, {"code": NO_SHADOW_CONFIG, "message": f"{s.service!r} has no shadow config to promote"}
+    config = config_of(s.shadow)
+    if config.get("requestLimit") is None:
+        config.pop("requestLimit")
+    s.shadow = None
+    _applied, result, error = _on_config_update(s, config, trigger, out)
+    return True, result, error
+
+
 _COMMANDS = {
     CONFIG_UPDATE: _on_config_update,
     BREAKER_RESET: _on_reset,
     TICK: _on_tick,
+    SHADOW_SET: _on_shadow_set,
+    SHADOW_CLEAR: _on_shadow_clear,
+    SHADOW_PROMOTE: _on_shadow_promote,
 }
 
 

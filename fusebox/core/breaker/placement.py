@@ -3,7 +3,7 @@
 Outcomes and commands arrive on two topics, so their interleaving is decided at fold time, by
 the worker that folds them. Each CommandResult carries `appliedAfter`: the last call-outcomes
 offset of that service folded before the command (`{source: offset}`, empty when none was).
-`fold_in_command_order` records it; `CommandQueue` is its inverse: given the commands with their
+`fold_in_command_order` records it (folding with `fold_service`, so a shadow breaker is folded too); `CommandQueue` is its inverse: given the commands with their
 `appliedAfter` and the outcomes in log order, it yields the same interleaving again, so that
 `fusebox replay` re-folds deterministically.
 
@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from fusebox.core.topics import BREAKER_COMMANDS, CALL_OUTCOMES
-from fusebox.core.breaker.batch import fold_batch
+from fusebox.core.breaker.shadow import fold_service
 from fusebox.core.breaker.commands import COMMAND_RESULTS
 from fusebox.core.breaker.state import BreakerState
 from fusebox.core.breaker.transitions import Emitted
@@ -43,17 +43,17 @@ def fold_in_command_order(state: BreakerState, events: list[Event],
         if not source.startswith(COMMAND_SOURCE):
             continue
         if index > run_start:
-            state, out = fold_batch(state, events[run_start:index], rollups)
+            state, out = fold_service(state, events[run_start:index], rollups)
             emitted.extend(out)
         applied_after = state.offsets
-        state, out = fold_batch(state, events[index:index + 1], rollups)
+        state, out = fold_service(state, events[index:index + 1], rollups)
         for topic, value in out:
             if topic == COMMAND_RESULTS:
                 value = {**value, "appliedAfter": outcome_positions(applied_after)}
             emitted.append((topic, value))
         run_start = index + 1
     if run_start < len(events):
-        state, out = fold_batch(state, events[run_start:], rollups)
+        state, out = fold_service(state, events[run_start:], rollups)
         emitted.extend(out)
     return state, emitted
 

@@ -23,8 +23,9 @@ DEFAULT_MIN_HEALTHY_PERIOD_MS = 60_000
 DEFAULT_REQUEST_LIMIT = 1
 
 # 2 added "rollups"; 3 the trip rules, the window, the recent errors and failing instances and
-# the last transition (and the seq of the one that began the failed period). An older record loads with those at their new-state values.
-RECORD_FORMAT = 3
+# the last transition (and the seq of the one that began the failed period); 4 the shadow breaker.
+# An older record loads with those at their new-state values.
+RECORD_FORMAT = 4
 
 _NEW_DICT = object()  # a field whose new value is a fresh dict, and that a copy copies
 _NEW_LIST = object()  # a field whose new value is a fresh list, and that a copy copies
@@ -72,6 +73,10 @@ FIELDS: dict[str, Any] = {
     "failing_instances": _NEW_LIST,  # the last few distinct instances that reported failures
     "last_transition": None,  # the last BreakerTransition (never changed once made)
     "period_transition": None,  # seq of the transition into open that began the current failed period
+    # The shadow breaker (docs/shadow-config.md): a BreakerState of its own with the candidate config,
+    # folded beside this one by fusebox.core.breaker.shadow and never enforced; None when none is set.
+    # A copy shares it: no fold changes a shadow in place.
+    "shadow": None,
 }
 
 _FIRST_FORMAT_3_FIELD = "failure_rate_threshold"
@@ -171,8 +176,8 @@ store_locals = _compile(
     {})
 
 
-_FIELD_FORMAT = {name: RECORD_FORMAT if index >= list(FIELDS).index(_FIRST_FORMAT_3_FIELD) else 2
-                 for index, name in enumerate(FIELDS)}
+# The fields a format-2 record already carries: every later one may be missing from an older record.
+_FORMAT_2_FIELDS = frozenset(list(FIELDS)[:list(FIELDS).index(_FIRST_FORMAT_3_FIELD)])
 
 
 def state_to_record(state: BreakerState) -> dict[str, Any]:
@@ -183,18 +188,20 @@ def state_to_record(state: BreakerState) -> dict[str, Any]:
     record["recent_errors"] = list(state.recent_errors)
     record["failing_instances"] = list(state.failing_instances)
     record["rollups"] = _rollups.to_record(state.rollups)
+    record["shadow"] = None if state.shadow is None else state_to_record(state.shadow)
     record["format"] = RECORD_FORMAT
     return record
 
 
 def state_from_record(record: dict[str, Any]) -> BreakerState:
-    if record.get("format") not in (1, 2, RECORD_FORMAT):
+    if record.get("format") not in (1, 2, 3, RECORD_FORMAT):
         raise ValueError(f"unsupported breaker state record format {record.get('format')!r}")
     s = new_state(record["service"])
     for name in FIELDS:
-        if name in record or _FIELD_FORMAT[name] < RECORD_FORMAT:
+        if name in record or name in _FORMAT_2_FIELDS:
             setattr(s, name, record[name])
     s.offsets = dict(record["offsets"])
+    s.shadow = None if record.get("shadow") is None else state_from_record(record["shadow"])
     s.fresh_incident = False
     s.rollups = _rollups.from_record(record.get("rollups"))
     return s

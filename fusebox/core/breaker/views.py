@@ -9,12 +9,31 @@ from fusebox.core.breaker.trip import window_view
 from fusebox.core.breaker.state import CLOSED, BreakerState
 
 
-def next_deadline(state: BreakerState) -> int | None:
-    """Epoch ms at which a tick would change the state (half-open, or healthy), else None."""
+def _own_deadline(state: BreakerState) -> int | None:
     wake = state.wake
     if wake is None or (state.circuit == CLOSED and state.failure_count):
         return None
     return wake
+
+
+def next_deadline(state: BreakerState) -> int | None:
+    """Epoch ms at which a tick would change the state or its shadow (half-open, or healthy), else None."""
+    own = _own_deadline(state)
+    if state.shadow is None:
+        return own
+    shadow = _own_deadline(state.shadow)
+    if own is None or shadow is None:
+        return own if shadow is None else shadow
+    return min(own, shadow)
+
+
+def shadow_view(state: BreakerState) -> dict[str, Any] | None:
+    """ServiceState.shadow: the shadow breaker's config and circuit (docs/shadow-config.md), or None."""
+    shadow = state.shadow
+    if shadow is None:
+        return None
+    return {"config": config_of(shadow), "state": shadow.circuit, "failureCount": shadow.failure_count,
+            "lastTransition": shadow.last_transition}
 
 
 def changed_circuit(old_state: BreakerState, new_state: BreakerState) -> bool:
@@ -52,4 +71,5 @@ def to_service_state(state: BreakerState) -> dict[str, Any]:
         "nextDeadline": next_deadline(s),
         "lastTransition": s.last_transition,
         "window": window_view(s),
+        **({} if s.shadow is None else {"shadow": shadow_view(s)}),
     }

@@ -54,6 +54,17 @@ async def transition_count_at_least(database_url: str, count: int) -> bool:
         return False
 
 
+async def shadow_transition_count_at_least(database_url: str, count: int) -> bool:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT transition FROM circuit_breaker_transitions WHERE shadow").fetchall()
+    return len(rows) >= count and all(row[0]["shadow"] is True for row in rows)
+
+
+async def has_shadow(stack: Stack, prefix: str, service: str, present: bool) -> bool:
+    state = (await latest_states(stack, prefix)).get(service)
+    return state is not None and ("shadow" in state) == present
+
+
 def replay(worker: Worker, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fusebox.cli", "replay", *args], env=worker.env,
                           capture_output=True, text=True, timeout=300)
@@ -74,21 +85,34 @@ async def configure(stack: Stack, producer: Producer, services: list[str], at: i
 
 async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, topics: str, database_url: str,
                                                                  tmp_path: Path) -> None:
-    # Given a run with openings and recoveries, config updates and a reset
+    # Given a run with openings and recoveries, config updates and a reset, and a shadow config on
+    # flappy-b (docs/shadow-config.md) that opens on 2 failures, set before the outcomes and promoted after,
+    # and one on flappy-c still set when the states are compared
     worker = Worker(stack, topics, database_url, tmp_path, **AHEAD).start()
     try:
         start = int(time.time() * 1000) + 600_000  # event times ahead of the wall clock: no ticks interfere
         async with Producer(stack, topics) as producer:
             await configure(stack, producer, FLAPPY, start, worker)
+            await producer.commands([command("flappy-b", "shadow-config.set",
+                                             {"failureThreshold": 2, "resetTimeoutMs": 600}, issued_at=start + 1),
+                                     command("flappy-c", "shadow-config.set",
+                                             {"failureThreshold": 5}, issued_at=start + 1)])
+            await wait_for(lambda: has_shadow(stack, topics, "flappy-b", True), 60, "the shadow set", worker=worker)
+            await wait_for(lambda: has_shadow(stack, topics, "flappy-c", True), 60, "the shadow set", worker=worker)
             end = await drive_incidents(producer, FLAPPY, rounds=3, start_ms=start + 10)
             await wait_for(lambda: incidents_seen(stack, topics, 3), 90, "three incidents per service",
                            worker=worker)
             # (the reset is sent once the outcomes are folded: the two topics are not ordered together)
             await producer.commands([command("flappy-a", "breaker.reset",
-                                             {"reason": "replay test", "force": True}, issued_at=end)])
+                                             {"reason": "replay test", "force": True}, issued_at=end),
+                                     command("flappy-b", "shadow-config.promote", {}, issued_at=end)])
             await producer.outcomes([outcome("flappy-a", "success", ts=end + 10)])
         await wait_for(lambda: has_total(stack, topics, "flappy-a", 31), 60, "the reset and one more success",
                        worker=worker)
+        await wait_for(lambda: has_shadow(stack, topics, "flappy-b", False), 60, "the shadow promoted",
+                       worker=worker)
+        assert (await latest_states(stack, topics))["flappy-b"]["config"]["failureThreshold"] == 2
+        assert (await latest_states(stack, topics))["flappy-c"]["shadow"]["failureCount"] == 0
         await wait_for(lambda: history_count_at_least(database_url, 3 * 3 * 2), 60, "history rows", worker=worker)
         assert len(history_rows(database_url)) >= 18
         # (each round opens, half-opens and closes each service)
@@ -96,6 +120,9 @@ async def test_replay_rebuilds_identical_states_and_history_rows(stack: Stack, t
                        worker=worker)
         assert {row[5] for row in transition_rows(database_url)} == {
             "consecutive-failures", "reset-timeout-elapsed", "trial-succeeded"}
+        # (the shadow breaker opens, half-opens and closes in each round too)
+        await wait_for(lambda: shadow_transition_count_at_least(database_url, 3 * 3), 60, "shadow transition rows",
+                       worker=worker)
 
         # When the topics are re-folded from offset 0
         result = replay(worker)
@@ -128,7 +155,7 @@ async def test_replay_reports_a_mismatch_when_history_was_lost_and_rebuilds_it(
         # When replay compares, Then it reports the difference
         mismatch = replay(worker)
         assert mismatch.returncode == 1
-        assert "transition ('flappy-a', 1)" in mismatch.stdout
+        assert "transition ('flappy-a', False, 1)" in mismatch.stdout
         # And with --write-history it rebuilds the lost rows exactly
         rebuilt = replay(worker, "--write-history")
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr

@@ -178,3 +178,69 @@ async def _async(value: bool) -> bool:
 async def _has_rejected(stack: Stack, prefix: str, service: str, count: int) -> bool:
     state = (await latest_states(stack, prefix)).get(service)
     return state is not None and state["operations"]["rejected"] == count
+
+
+async def test_the_sdk_keeps_calling_while_the_shadow_breaker_is_open_and_enforces_it_once_promoted(
+        stack: Stack, topics: str, worker: Worker, client: FuseboxClient) -> None:
+    service = "shadowed-db"
+    async with Producer(stack, topics) as producer:
+        # Given a live breaker that opens after 10 failures and a shadow config that opens after 3
+        await producer.commands([command(service, "config.update", {
+            "failureThreshold": 10, "resetTimeoutMs": 600_000, "minHealthyPeriodMs": 0})])
+        await producer.commands([command(service, "shadow-config.set", {"failureThreshold": 3})])
+        assert await asyncio.to_thread(client.wait_until_live, 30)
+        await wait_for(lambda: _shadow_is(stack, topics, service, "closed"), 60, "the shadow set", worker=worker)
+        breaker = client.breaker(service)
+        called = 0
+
+        def dependency() -> None:
+            nonlocal called
+            called += 1
+            raise ConnectionError("down")
+
+        # When the dependency fails 4 times: the shadow breaker opens
+        for _ in range(4):
+            with pytest.raises(ConnectionError):
+                breaker.call(dependency)
+        assert client.flush(10)
+        await wait_for(lambda: _shadow_is(stack, topics, service, "open"), 60, "the shadow open", worker=worker)
+        state = (await latest_states(stack, topics))[service]
+        assert state["circuit"]["state"] == "closed"
+
+        # Then the SDK keeps calling the dependency: the shadow is never enforced
+        for _ in range(4):
+            with pytest.raises(ConnectionError):
+                breaker.call(dependency)
+        assert called == 8 and breaker.state == "closed" and client.stats().rejected == 0
+        assert breaker.call(lambda: "ok") == "ok"  # the real breaker's count starts again
+        assert client.flush(10)
+        await wait_for(lambda: _failure_count_is(stack, topics, service, 0), 60, "the success folded",
+                       worker=worker)
+
+        # When the shadow config is promoted
+        await producer.commands([command(service, "shadow-config.promote", {})])
+        await wait_for(lambda: _threshold_is(stack, topics, service, 3), 60, "the promoted config", worker=worker)
+
+    # Then the next outage opens the real breaker, and the SDK short-circuits
+    for _ in range(3):
+        with pytest.raises(ConnectionError):
+            breaker.call(dependency)
+    await wait_for(lambda: _async(breaker.state == "open"), 60, "the real breaker open in the SDK", worker=worker)
+    with pytest.raises(BreakerOpenError):
+        breaker.call(dependency)
+    assert called == 11
+
+
+async def _shadow_is(stack: Stack, prefix: str, service: str, circuit: str) -> bool:
+    state = (await latest_states(stack, prefix)).get(service)
+    return state is not None and (state.get("shadow") or {}).get("state") == circuit
+
+
+async def _failure_count_is(stack: Stack, prefix: str, service: str, count: int) -> bool:
+    state = (await latest_states(stack, prefix)).get(service)
+    return state is not None and state["circuit"]["failureCount"] == count
+
+
+async def _threshold_is(stack: Stack, prefix: str, service: str, threshold: int) -> bool:
+    state = (await latest_states(stack, prefix)).get(service)
+    return state is not None and state["config"]["failureThreshold"] == threshold and "shadow" not in state
