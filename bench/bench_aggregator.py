@@ -9,7 +9,9 @@ FUSEBOX_BENCH_EVENTS outcomes (default 1,000,000) over 1,000 services, then in t
      rate the generator reached beside it (the figure holds only if that rate is the one asked for);
   4. cost as the fleet grows: for each size in FUSEBOX_BENCH_FLEETS (default 10,000 and 100,000
      services), FUSEBOX_BENCH_FLEET_EVENTS outcomes (default 500,000) on topics of their own, the raw
-     consumer and one worker on the same topic: events/s, the ratio and peak RSS.
+     consumer and one worker on the same topic: events/s, the ratio and peak RSS. With
+     FUSEBOX_BENCH_PROFILE=1, a further worker folds the topic under py-spy (not the measured one) and
+     the frames with the most samples are printed.
 """
 from __future__ import annotations
 
@@ -137,7 +139,7 @@ async def committed(admin: AIOKafkaAdminClient, group: str) -> int:
 
 
 async def measure_worker(bootstrap: str, env: dict, workdir: str, extra: dict | None = None,
-                         events: int = EVENTS) -> tuple[float, float]:
+                         events: int = EVENTS, profile_to: str | None = None) -> tuple[float, float]:
     """Events/s from the first committed batch to the last event, and the worker's peak RSS (MiB).
 
     Progress is read from the group's committed offsets (the worker commits after every folded
@@ -154,11 +156,19 @@ async def measure_worker(bootstrap: str, env: dict, workdir: str, extra: dict | 
                 raise RuntimeError("worker did not start folding")
             await asyncio.sleep(0.02)
         started = time.perf_counter()
+        spy = None
+        if profile_to:
+            spy = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
+                                    "--subprocesses", "--nonblocking", "--format", "raw", "--duration", "10",
+                                    "--rate", "200", "--pid", str(worker.pid), "--output", profile_to],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while (done := await committed(admin, group)) < events:
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker stopped at {done} events")
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
+        if spy:
+            spy.wait(timeout=60)
         return (events - first) / elapsed, peak_rss_mib(worker.pid)
     finally:
         await admin.close()
@@ -223,6 +233,26 @@ async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -
     return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], len(latencies), reached
 
 
+def top_frames(raw_profile: str, count: int = 12) -> list[str]:
+    """The functions of a py-spy raw (collapsed) profile with the most samples: as the leaf (own time),
+    and inclusive for the project's own functions below the worker's entry points."""
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in Path(raw_profile).read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        frames, n = [frame.rsplit(":", 1)[0] + ")" for frame in stack.split(";")], int(samples)
+        total += n
+        leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+        for frame in set(frames):
+            if ("fusebox/" in frame or "aggregator/" in frame) and "cli.py" not in frame and "__main__" not in frame:
+                inclusive[frame] = inclusive.get(frame, 0) + n
+
+    def share(table: dict[str, int]) -> list[str]:
+        return [f"{n / total:6.1%}  {frame}" for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:count]]
+    return ["leaf (own time):", *share(leaf), "inclusive:", *share(inclusive)] if total else ["no samples"]
+
+
 def fleet_cost(stack, workdir: str, size: int) -> None:
     """Raw consumer and one worker on a topic of FLEET_EVENTS outcomes over `size` services."""
     prefix = f"fleet{size}{uuid.uuid4().hex[:4]}."
@@ -237,6 +267,13 @@ def fleet_cost(stack, workdir: str, size: int) -> None:
     print(f"fleet of {size:,} services, {FLEET_EVENTS:,} outcomes: raw {raw_rate:,.0f} events/s, "
           f"aggregator (rollups on) {rate:,.0f} events/s; ratio to raw {rate / raw_rate:.2f}; "
           f"peak RSS {peak:.0f} MiB", flush=True)
+    if os.environ.get("FUSEBOX_BENCH_PROFILE") == "1":
+        raw_profile = os.path.join(workdir, f"fleet-{size}.pyspy.txt")
+        asyncio.run(measure_worker(stack.kafka_bootstrap, stack.env(FUSEBOX_TOPIC_PREFIX=prefix), workdir,
+                                   events=FLEET_EVENTS, profile_to=raw_profile))
+        print(f"  py-spy of a worker folding the same topic ({raw_profile}):", flush=True)
+        for line in top_frames(raw_profile):
+            print("    " + line, flush=True)
 
 
 def run() -> None:
