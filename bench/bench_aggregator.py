@@ -5,7 +5,13 @@ FUSEBOX_BENCH_EVENTS outcomes (default 1,000,000) over 1,000 services, then in t
   1. raw baseline: one aiokafka consumer, getmany + orjson.loads, no processing;
   2. one `fusebox aggregator` worker folding the same topic (events/s from its group's committed
      offsets, which it commits after every folded batch), with metric rollups on and off;
-  3. produce-to-ServiceState latency at a steady FUSEBOX_BENCH_RATE events/s (default 5,000).
+  3. produce-to-ServiceState latency at a steady FUSEBOX_BENCH_RATE events/s (default 5,000), with the
+     rate the generator reached beside it (the figure holds only if that rate is the one asked for);
+  4. cost as the fleet grows: for each size in FUSEBOX_BENCH_FLEETS (default 10,000 and 100,000
+     services), FUSEBOX_BENCH_FLEET_EVENTS outcomes (default 500,000) on topics of their own, the raw
+     consumer and one worker on the same topic: events/s, the ratio and peak RSS. With
+     FUSEBOX_BENCH_PROFILE=1, a further worker folds the topic under py-spy (not the measured one) and
+     the frames with the most samples are printed.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ EVENTS = int(os.environ.get("FUSEBOX_BENCH_EVENTS", "1000000"))
 SERVICES = [f"bench-svc-{i:04d}" for i in range(1000)]
 RATE = int(os.environ.get("FUSEBOX_BENCH_RATE", "5000"))
 LATENCY_SECONDS = int(os.environ.get("FUSEBOX_BENCH_LATENCY_SECONDS", "20"))
+FLEETS = [int(n) for n in os.environ.get("FUSEBOX_BENCH_FLEETS", "10000,100000").split(",") if n]
+FLEET_EVENTS = int(os.environ.get("FUSEBOX_BENCH_FLEET_EVENTS", "500000"))
 
 
 def outcome(rng: random.Random, service: str, ts: int) -> bytes:
@@ -43,7 +51,7 @@ def outcome(rng: random.Random, service: str, ts: int) -> bytes:
                          "error": None if kind == "success" else "upstream 503"})
 
 
-async def prefill(bootstrap: str, topic: str) -> float:
+async def prefill(bootstrap: str, topic: str, events: int = EVENTS, services: list[str] = SERVICES) -> float:
     rng = random.Random(1)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
                                 max_batch_size=1024 * 1024, compression_type="lz4")
@@ -52,8 +60,8 @@ async def prefill(bootstrap: str, topic: str) -> float:
     base = int(time.time() * 1000) + 3_600_000  # ahead of the wall clock: no ticks during the run
     try:
         futures = []
-        for i in range(EVENTS):
-            service = SERVICES[i % len(SERVICES)]
+        for i in range(events):
+            service = services[i % len(services)]
             futures.append(await producer.send(topic, key=service.encode(), value=outcome(rng, service, base + i // 100)))
             if len(futures) >= 50_000:
                 await asyncio.gather(*futures)
@@ -64,7 +72,7 @@ async def prefill(bootstrap: str, topic: str) -> float:
     return time.perf_counter() - started
 
 
-async def raw_consume(bootstrap: str, topic: str) -> float:
+async def raw_consume(bootstrap: str, topic: str, events: int = EVENTS) -> float:
     """Events/s of a bare consumer, timed like the worker: from its first batch (after the group
     join) to the last event."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4().hex[:6]}",
@@ -74,7 +82,7 @@ async def raw_consume(bootstrap: str, topic: str) -> float:
     count = first = 0
     started = 0.0
     try:
-        while count < EVENTS:
+        while count < events:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10000)
             for records in batches.values():
                 for record in records:
@@ -84,7 +92,7 @@ async def raw_consume(bootstrap: str, topic: str) -> float:
                 first, started = count, time.perf_counter()
     finally:
         await consumer.stop()
-    return (EVENTS - first) / (time.perf_counter() - started)
+    return (events - first) / (time.perf_counter() - started)
 
 
 def folded(port: int) -> float:
@@ -130,7 +138,8 @@ async def committed(admin: AIOKafkaAdminClient, group: str) -> int:
     return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
 
 
-async def measure_worker(bootstrap: str, env: dict, workdir: str, extra: dict | None = None) -> tuple[float, float]:
+async def measure_worker(bootstrap: str, env: dict, workdir: str, extra: dict | None = None,
+                         events: int = EVENTS, profile_to: str | None = None) -> tuple[float, float]:
     """Events/s from the first committed batch to the last event, and the worker's peak RSS (MiB).
 
     Progress is read from the group's committed offsets (the worker commits after every folded
@@ -147,20 +156,29 @@ async def measure_worker(bootstrap: str, env: dict, workdir: str, extra: dict | 
                 raise RuntimeError("worker did not start folding")
             await asyncio.sleep(0.02)
         started = time.perf_counter()
-        while (done := await committed(admin, group)) < EVENTS:
+        spy = None
+        if profile_to:
+            spy = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
+                                    "--subprocesses", "--nonblocking", "--format", "raw", "--duration", "10",
+                                    "--rate", "200", "--pid", str(worker.pid), "--output", profile_to],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while (done := await committed(admin, group)) < events:
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker stopped at {done} events")
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
-        return (EVENTS - first) / elapsed, peak_rss_mib(worker.pid)
+        if spy:
+            spy.wait(timeout=60)
+        return (events - first) / elapsed, peak_rss_mib(worker.pid)
     finally:
         await admin.close()
         worker.terminate()
         worker.wait(timeout=60)
 
 
-async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -> tuple[float, float, int]:
-    """p50/p99 ms from producing an event to the first ServiceState that counts it."""
+async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -> tuple[float, float, int, float]:
+    """p50/p99 ms from producing an event to the first ServiceState that counts it, and the rate the
+    generator reached (events/s)."""
     port = free_port()
     worker = start_worker(env, workdir, port)
     topic_in, topic_states = prefix + "call-outcomes", prefix + "breaker-states"
@@ -203,6 +221,7 @@ async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -
                 produced[service].append((totals[service], time.perf_counter()))
                 sent += 1
             await asyncio.sleep(0.002)
+        reached = sent / (time.perf_counter() - started)
         await asyncio.sleep(3)
         receiver.cancel()
     finally:
@@ -211,7 +230,50 @@ async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -
         worker.terminate()
         worker.wait(timeout=60)
     latencies.sort()
-    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], len(latencies)
+    return latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], len(latencies), reached
+
+
+def top_frames(raw_profile: str, count: int = 12) -> list[str]:
+    """The functions of a py-spy raw (collapsed) profile with the most samples: as the leaf (own time),
+    and inclusive for the project's own functions below the worker's entry points."""
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in Path(raw_profile).read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        frames, n = [frame.rsplit(":", 1)[0] + ")" for frame in stack.split(";")], int(samples)
+        total += n
+        leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+        for frame in set(frames):
+            if ("fusebox/" in frame or "aggregator/" in frame) and "cli.py" not in frame and "__main__" not in frame:
+                inclusive[frame] = inclusive.get(frame, 0) + n
+
+    def share(table: dict[str, int]) -> list[str]:
+        return [f"{n / total:6.1%}  {frame}" for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:count]]
+    return ["leaf (own time):", *share(leaf), "inclusive:", *share(inclusive)] if total else ["no samples"]
+
+
+def fleet_cost(stack, workdir: str, size: int) -> None:
+    """Raw consumer and one worker on a topic of FLEET_EVENTS outcomes over `size` services."""
+    prefix = f"fleet{size}{uuid.uuid4().hex[:4]}."
+    asyncio.run(ensure_topics(stack.kafka_bootstrap, prefix, ALL_TOPICS))
+    apply_migrations(stack.database_url, schema_for_prefix(prefix))
+    services = [f"bench-fleet-{i:06d}" for i in range(size)]
+    asyncio.run(prefill(stack.kafka_bootstrap, prefix + "call-outcomes", FLEET_EVENTS, services))
+    raw_rate = max(asyncio.run(raw_consume(stack.kafka_bootstrap, prefix + "call-outcomes", FLEET_EVENTS))
+                   for _ in range(2))
+    rate, peak = asyncio.run(measure_worker(stack.kafka_bootstrap, stack.env(FUSEBOX_TOPIC_PREFIX=prefix), workdir,
+                                            events=FLEET_EVENTS))
+    print(f"fleet of {size:,} services, {FLEET_EVENTS:,} outcomes: raw {raw_rate:,.0f} events/s, "
+          f"aggregator (rollups on) {rate:,.0f} events/s; ratio to raw {rate / raw_rate:.2f}; "
+          f"peak RSS {peak:.0f} MiB", flush=True)
+    if os.environ.get("FUSEBOX_BENCH_PROFILE") == "1":
+        raw_profile = os.path.join(workdir, f"fleet-{size}.pyspy.txt")
+        asyncio.run(measure_worker(stack.kafka_bootstrap, stack.env(FUSEBOX_TOPIC_PREFIX=prefix), workdir,
+                                   events=FLEET_EVENTS, profile_to=raw_profile))
+        print(f"  py-spy of a worker folding the same topic ({raw_profile}):", flush=True)
+        for line in top_frames(raw_profile):
+            print("    " + line, flush=True)
 
 
 def run() -> None:
@@ -244,9 +306,12 @@ def run() -> None:
         latency_prefix = f"lat{uuid.uuid4().hex[:6]}."
         asyncio.run(ensure_topics(stack.kafka_bootstrap, latency_prefix, ALL_TOPICS))
         apply_migrations(stack.database_url, schema_for_prefix(latency_prefix))
-        p50, p99, n = asyncio.run(steady_latency(stack.kafka_bootstrap, latency_prefix,
+        p50, p99, n, reached = asyncio.run(steady_latency(stack.kafka_bootstrap, latency_prefix,
                                                  stack.env(FUSEBOX_TOPIC_PREFIX=latency_prefix), workdir))
-        print(f"produce -> ServiceState at {RATE:,} events/s for {LATENCY_SECONDS}s: p50 {p50:.0f} ms, "
-              f"p99 {p99:.0f} ms ({n:,} events matched)", flush=True)
+        print(f"produce -> ServiceState at {RATE:,} events/s for {LATENCY_SECONDS}s (generator reached "
+              f"{reached:,.0f} events/s): p50 {p50:.0f} ms, p99 {p99:.0f} ms ({n:,} events matched)", flush=True)
+
+        for size in FLEETS:
+            fleet_cost(stack, workdir, size)
     finally:
         stack.close()
