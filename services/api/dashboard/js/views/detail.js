@@ -349,7 +349,8 @@ export function mountDetail(root, { service, store, api, principal }) {
   const auditError = h("p", { class: "form-message error", role: "status" });
 
   const shadow = mountShadow({ service, api, configForm, path, onChange: () => refreshAudit() });
-  const whatif = mountWhatif({ service, api, configForm, path });
+  const whatif = mountWhatif({ service, api, configForm, path,
+                               currentConfig: () => store.get(service)?.config });
 
   const missing = h("section", { class: "panel missing", hidden: true, "aria-labelledby": "missing-title" },
     h("h1", { id: "missing-title" }, "No such service"),

@@ -47,8 +47,27 @@ const accepted = (answer, done) => answer.status === 202
   ? ["pending", "Accepted, applying: the aggregator has not confirmed it yet; the card will show it."]
   : ["success", done(answer.body)];
 
+/**
+ * A <details> whose form is built the first time it is opened: until then the page has one config form,
+ * and each field's label names one input.
+ */
+function lazyForm(summary, className, build) {
+  const holder = { form: null };
+  const details = h("details", { class: className, ontoggle: () => {
+    if (details.open && !holder.form) {
+      holder.form = build();
+      details.append(holder.form.element);
+      holder.onBuilt?.();
+    }
+  } }, h("summary", {}, summary));
+  return { details, holder };
+}
+
 export function mountShadow({ service, api, configForm, path, onChange }) {
-  const form = configForm("shadow", { onsubmit: () => submit(), submitLabel: "Set shadow config" });
+  const editor = lazyForm("Set a shadow config…", "shadow-editor",
+    () => configForm("shadow", { onsubmit: () => submit(), submitLabel: "Set shadow config" }));
+  let lastState = null;
+  editor.holder.onBuilt = () => editor.holder.form.fill((lastState?.shadow ?? lastState)?.config ?? {});
   const live = {};
   const ref = (key, el) => (live[key] = el);
   const clearAction = confirmDialog("shadow-clear", `Clear the shadow config of ${service}`,
@@ -72,9 +91,10 @@ export function mountShadow({ service, api, configForm, path, onChange }) {
     ref("facts", h("dl", { class: "facts" },
       h("dt", {}, "Failures"), h("dd", {}, ref("failures", h("span", {}))),
       h("dt", {}, "Last transition"), h("dd", {}, ref("last", h("span", {}))))),
-    buttons, form.element, clearAction.dialog, promoteAction.dialog);
+    buttons, editor.details, clearAction.dialog, promoteAction.dialog);
 
   async function submit() {
+    const form = editor.holder.form;
     form.clearErrors();
     form.message.className = "form-message";
     setText(form.message, "Setting…");
@@ -96,11 +116,12 @@ export function mountShadow({ service, api, configForm, path, onChange }) {
     }
   }
 
-  let filled = false;
   return {
     element,
     update(state) {
       if (!state) return;
+      lastState = state;
+      const form = editor.holder.form;
       const shadow = state.shadow ?? null;
       setText(live.real, `${STATE_ICON[state.circuit.state]} ${state.circuit.state}`);
       live.real.className = `circuit shadow-real circuit-${state.circuit.state}`;
@@ -111,7 +132,6 @@ export function mountShadow({ service, api, configForm, path, onChange }) {
       if (!shadow) {
         live.state.className = "circuit shadow-state";
         setText(live.state, "none set");
-        if (!form.state.dirty && !filled) { form.fill(state.config); filled = true; }
         return;
       }
       live.state.className = `circuit shadow-state circuit-${shadow.state}`;
@@ -119,7 +139,7 @@ export function mountShadow({ service, api, configForm, path, onChange }) {
       setText(live.failures, `${shadow.failureCount} of ${shadow.config.failureThreshold}`);
       const t = shadow.lastTransition;
       setText(live.last, t ? `${t.from} → ${t.to} (${t.cause.rule}) at ${formatDateTime(t.at)}` : "none yet");
-      if (!form.state.dirty) form.fill(shadow.config);
+      if (form && !form.state.dirty) form.fill(shadow.config);
     },
   };
 }
@@ -138,18 +158,23 @@ function drawSide(name, result, from, to) {
     h("div", { class: "whatif-side-label" }, name, result.truncated ? " (first 1,000 entries)" : ""), bar);
 }
 
-export function mountWhatif({ service, api, configForm, path }) {
-  const form = configForm("whatif", { onsubmit: () => run(), submitLabel: "Run what-if" });
+export function mountWhatif({ service, api, configForm, path, currentConfig }) {
   const range = h("select", { id: "whatif-range", name: "range" },
     ...Object.entries(WHATIF_RANGES).map(([value, r]) => h("option", { value, selected: value === "24h" }, r.label)));
-  form.submit.before(h("label", { for: "whatif-range" }, "Range"), range);
+  const editor = lazyForm("Candidate config…", "whatif-editor", () => {
+    const built = configForm("whatif", { onsubmit: () => run(), submitLabel: "Run what-if" });
+    built.submit.before(h("label", { for: "whatif-range" }, "Range"), range);
+    return built;
+  });
+  editor.holder.onBuilt = () => editor.holder.form.fill(currentConfig() ?? {});
   const result = h("div", { class: "whatif-result", dataset: { ran: "no" } });
   const element = h("section", { class: "panel whatif", "aria-labelledby": "whatif-title" },
     h("h2", { id: "whatif-title" }, "What-if"),
     h("p", { class: "hint" }, "A candidate config folded on the retained log beside what actually happened. Changes nothing live."),
-    h("div", { class: "whatif-grid" }, form.element, result));
+    h("div", { class: "whatif-grid" }, editor.details, result));
 
   async function run() {
+    const form = editor.holder.form;
     form.clearErrors();
     form.message.className = "form-message";
     setText(form.message, "Folding the log…");
