@@ -4,19 +4,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.dashboard.support import BASE, token
+from tests.e2e.dashboard.support import BASE, SCREENSHOTS, token
 from tests.e2e.dashboard.test_service_detail import rest
 from tests.integration.aggregator.support import outcome
 from tests.integration.api.support import wait_for
 
 pytestmark = pytest.mark.integration
-
-SHOTS = Path("/tmp/shots-dash-whatif")
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +93,21 @@ async def test_a_shadow_config_opens_beside_the_closed_real_breaker_and_a_whatif
     candidate = result.locator('.whatif-side[data-side="candidate"] .timeline-segment')
     await expect(candidate).to_have_count(2)
     await expect(candidate.last).to_have_attribute("data-circuit", "open")
+    marks = result.locator('.whatif-side[data-side="candidate"] .timeline-transition')
+    await expect(marks).to_have_count(1)
+    await expect(marks).to_have_attribute("aria-label", re.compile(r"^closed → open \(.+\) at "))
+    await expect(result.locator('.whatif-side[data-side="actual"] .timeline-transition')).to_have_count(0)
     actual_box = await result.locator('.whatif-side[data-side="actual"]').bounding_box()
     candidate_box = await result.locator('.whatif-side[data-side="candidate"]').bounding_box()
     assert actual_box and candidate_box and candidate_box["y"] >= actual_box["y"] + actual_box["height"]
     # And the what-if changed nothing live
     status, state = await rest(f"{dashboard_stack.api.url}{BASE}/{service}")
     assert status == 200 and state["circuit"]["state"] == "closed" and state["config"]["failureThreshold"] == 10
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / "detail-full.png"), full_page=True)
-    await card.screenshot(path=str(SHOTS / "shadow-card.png"))
-    await panel.screenshot(path=str(SHOTS / "whatif-panel.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "service-whatif.png"), full_page=True)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await card.screenshot(path=str(SCREENSHOTS / "shadow-card.png"))
+    await panel.screenshot(path=str(SCREENSHOTS / "whatif-panel.png"))
 
     # When the operator clears the shadow, after confirming, the card says none is set
     await card.get_by_role("button", name="Clear shadow…").click()

@@ -5,6 +5,7 @@
 import { ApiError } from "../api.js";
 import { clear, h, setText, STATE_ICON } from "../dom.js";
 import { formatCount, formatDateTime, formatDuration } from "../format.js";
+import { transitionMarks } from "./timeline.js";
 import { circuitSegments, WHATIF_RANGES, whatifErrorText, whatifFigures, whatifRequest } from "../whatif.js";
 
 /** A modal asking to confirm one admin action; `run` answers the message to show, or throws. */
@@ -154,7 +155,16 @@ function drawSide(name, result, from, to) {
     segment.style.width = `${Math.max(0.15, s.width)}%`;
     bar.append(segment);
   }
-  return h("div", { class: "whatif-side", dataset: { side: name, segments: String(result.timeline.length) } },
+  // Marked as on the health timeline: a short open period is a sliver of the bar, its transition is not.
+  const marks = transitionMarks(result.transitions, from, to);
+  for (const mark of marks) {
+    const marker = h("div", { class: `timeline-transition to-${mark.to}`, title: mark.label, role: "img",
+                              "aria-label": mark.label, dataset: { seq: String(mark.seq), to: mark.to } });
+    marker.style.left = `${mark.left}%`;
+    bar.append(marker);
+  }
+  return h("div", { class: "whatif-side", dataset: { side: name, segments: String(result.timeline.length),
+                                                     transitions: String(marks.length) } },
     h("div", { class: "whatif-side-label" }, name, result.truncated ? " (first 1,000 entries)" : ""), bar);
 }
 
