@@ -55,6 +55,7 @@ export function createApi(token, onAuthFailure) {
     get: (path) => request("GET", path),
     put: (path, body) => request("PUT", path, body),
     post: (path, body) => request("POST", path, body),
+    delete: (path) => request("DELETE", path),
   };
 }
 

@@ -6,6 +6,7 @@ import { clear, h, setText, STATE_ICON, STATUS_ICON } from "../dom.js";
 import { formatCount, formatCountdown, formatDateTime, formatRate } from "../format.js";
 import { renderCharts, TIMEFRAMES } from "./charts.js";
 import { RANGES, renderTimeline, TIMELINE_DAYS } from "./timeline.js";
+import { mountShadow, mountWhatif } from "./whatif.js";
 
 // The seed's fields, then the trip rules (docs/trip-rules.md). A PUT replaces the whole config, so an
 // optional field left empty is not sent: the rule is off and its default applies.
@@ -347,6 +348,10 @@ export function mountDetail(root, { service, store, api, principal }) {
     auditBody);
   const auditError = h("p", { class: "form-message error", role: "status" });
 
+  const shadow = mountShadow({ service, api, configForm, path, onChange: () => refreshAudit() });
+  const whatif = mountWhatif({ service, api, configForm, path,
+                               currentConfig: () => store.get(service)?.config });
+
   const missing = h("section", { class: "panel missing", hidden: true, "aria-labelledby": "missing-title" },
     h("h1", { id: "missing-title" }, "No such service"),
     h("p", {}, "No breaker named ", h("code", {}, service), " has reported to this Fusebox. A service appears once it reports " +
@@ -356,7 +361,8 @@ export function mountDetail(root, { service, store, api, principal }) {
     header,
     h("div", { class: "detail-grid" },
       h("section", { class: "panel", "aria-labelledby": "state-title" }, h("h2", { id: "state-title" }, "Live state"), stateList),
-      h("section", { class: "panel", "aria-labelledby": "config-title" }, h("h2", { id: "config-title" }, "Configuration"), form)),
+      h("section", { class: "panel", "aria-labelledby": "config-title" }, h("h2", { id: "config-title" }, "Configuration"), form),
+      shadow.element),
     ref("why", h("section", { class: "panel why", "aria-labelledby": "why-title", hidden: true },
       ref("whyTitle", h("h2", { id: "why-title", tabindex: "-1" }, "Why it opened")),
       h("dl", { class: "facts" },
@@ -370,6 +376,7 @@ export function mountDetail(root, { service, store, api, principal }) {
       h("div", { class: "panel-head" }, h("h2", { id: "timeline-title" }, "Health timeline"),
         h("div", { class: "tabs", role: "tablist", "aria-label": "Timeline range" }, ...rangeTabs)),
       timeline, timelineError),
+    whatif.element,
     h("section", { class: "panel", "aria-labelledby": "metrics-title" },
       h("div", { class: "panel-head" }, h("h2", { id: "metrics-title" }, "Metrics"),
         h("div", { class: "tabs", role: "tablist", "aria-label": "Timeframe" }, ...tabs)),
@@ -403,6 +410,7 @@ export function mountDetail(root, { service, store, api, principal }) {
     setText(live.lastOperation, formatDateTime(o.lastOperation));
     setText(live.version, String(state.version));
     if (!config.state.dirty) config.fill(state.config);
+    shadow.update(state);
     writeCountdown(state);
     writeWhy(state.lastTransition);
   }
