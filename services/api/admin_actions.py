@@ -141,28 +141,18 @@ class AdminActions:
             self._require_known(service)
         except ApiError as error:
             await self._refuse(entry, error, self.metrics.config_changes)
-        outcome = await self._limited_submit(entry, SHADOW_SET, config)
-        if outcome.result is None:
-            return _accepted(service, outcome.command_id)
-        return Answer(200, {"success": True, "service": service, "shadow": outcome.result["result"]["shadow"],
-                            "appliedAt": outcome.result["appliedAt"]})
+        return _shadow_answer(service, await self._limited_submit(entry, SHADOW_SET, config), "shadow")
 
     async def clear_shadow_config(self, principal: Principal, service: str, body: RequestBody,
                                   request_id: str) -> Answer:
-        outcome = await self._bodiless(principal, service, body, request_id, SHADOW_CLEAR)
-        if outcome.result is None:
-            return _accepted(service, outcome.command_id)
-        return Answer(200, {"success": True, "service": service, "cleared": outcome.result["result"]["cleared"],
-                            "appliedAt": outcome.result["appliedAt"]})
+        return _shadow_answer(service, await self._bodiless(principal, service, body, request_id, SHADOW_CLEAR),
+                              "cleared")
 
     async def promote_shadow_config(self, principal: Principal, service: str, body: RequestBody,
                                     request_id: str) -> Answer:
         """The shadow config becomes the live config: one command, so one audit row and one fold step."""
-        outcome = await self._bodiless(principal, service, body, request_id, SHADOW_PROMOTE)
-        if outcome.result is None:
-            return _accepted(service, outcome.command_id)
-        return Answer(200, {"success": True, "service": service, "config": outcome.result["result"]["config"],
-                            "appliedAt": outcome.result["appliedAt"]})
+        return _shadow_answer(service, await self._bodiless(principal, service, body, request_id, SHADOW_PROMOTE),
+                              "config")
 
     async def _bodiless(self, principal: Principal, service: str, body: RequestBody, request_id: str,
                         command_type: str) -> CommandOutcome:
@@ -246,6 +236,14 @@ class AdminActions:
         if code not in _RESULT_ERROR_STATUS:
             code, message = errors.VALIDATION_FAILED, f"{code}: {message}"
         raise ApiError(_RESULT_ERROR_STATUS[code], code, f"the aggregator refused the command: {message}")
+
+
+def _shadow_answer(service: str, outcome: CommandOutcome, key: str) -> Answer:
+    """A shadow command's answer: 200 with `key` of its result once applied, else 202."""
+    if outcome.result is None:
+        return _accepted(service, outcome.command_id)
+    return Answer(200, {"success": True, "service": service, key: outcome.result["result"][key],
+                        "appliedAt": outcome.result["appliedAt"]})
 
 
 def _accepted(service: str, command_id: str) -> Answer:

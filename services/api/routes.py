@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from fusebox.api import errors
+from fusebox.api.admin_actions import AdminActions
 from fusebox.api.auth import authenticate, principal_of
 from fusebox.api.errors import ApiError, json_response, request_id_of
 from fusebox.api.history import RETENTION
@@ -61,11 +62,7 @@ async def update_config(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    _require_view(request)
-    answer = await request.app[ACTIONS].reset(principal_of(request), request.match_info["service"], body,
-                                              request_id_of(request))
-    return json_response(answer.body, answer.status)
+    return await _service_command(request, AdminActions.reset)
 
 
 async def whatif(request: web.Request) -> web.Response:
@@ -78,26 +75,24 @@ async def whatif(request: web.Request) -> web.Response:
 
 
 async def set_shadow_config(request: web.Request) -> web.Response:
-    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    _require_view(request)
-    answer = await request.app[ACTIONS].set_shadow_config(principal_of(request), request.match_info["service"], body,
-                                                          request_id_of(request))
-    return json_response(answer.body, answer.status)
+    return await _service_command(request, AdminActions.set_shadow_config)
 
 
 async def clear_shadow_config(request: web.Request) -> web.Response:
-    body = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    _require_view(request)
-    answer = await request.app[ACTIONS].clear_shadow_config(principal_of(request), request.match_info["service"],
-                                                            body, request_id_of(request))
-    return json_response(answer.body, answer.status)
+    return await _service_command(request, AdminActions.clear_shadow_config)
 
 
 async def promote_shadow_config(request: web.Request) -> web.Response:
+    return await _service_command(request, AdminActions.promote_shadow_config)
+
+
+async def _service_command(request: web.Request, action) -> web.Response:
+    """An admin action on a service the state view must know of: `action(actions, principal, service, body,
+    request_id)`, answered as it answers."""
     body = await read_body(request, request.app[SETTINGS].max_body_bytes)
     _require_view(request)
-    answer = await request.app[ACTIONS].promote_shadow_config(principal_of(request), request.match_info["service"],
-                                                              body, request_id_of(request))
+    answer = await action(request.app[ACTIONS], principal_of(request), request.match_info["service"], body,
+                          request_id_of(request))
     return json_response(answer.body, answer.status)
 
 
