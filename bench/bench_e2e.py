@@ -1,6 +1,7 @@
 """End to end: SDK publish → `service:update` received by every one of FUSEBOX_BENCH_E2E_CLIENTS WebSocket clients
 (default 100), at a steady FUSEBOX_BENCH_E2E_RATE outcomes/s (default 5,000) for FUSEBOX_BENCH_E2E_SECONDS (default
-20) after a 3 s warm-up, three runs (FUSEBOX_BENCH_E2E_RUNS) on one stack.
+20) after a 3 s warm-up, three runs (FUSEBOX_BENCH_E2E_RUNS) on one stack; the gateway's batch window is
+FUSEBOX_BENCH_E2E_BATCH_MS (default 150, as FUSEBOX_API_WS_BATCH_MS).
 
 The real path: the harness's Kafka, PostgreSQL and Redis (tests.harness.start_stack), one `fusebox aggregator`
 worker, one `fusebox api`, the SDK (`FuseboxClient.record`) in a process of its own (bench/sdk_publisher.py) and
@@ -52,7 +53,7 @@ SERVICES = int(os.environ.get("FUSEBOX_BENCH_E2E_SERVICES", "100"))
 FLAPPING = int(os.environ.get("FUSEBOX_BENCH_E2E_FLAPPING", "20"))
 RUNS = int(os.environ.get("FUSEBOX_BENCH_E2E_RUNS", "3"))
 WARMUP_S = 3.0
-BATCH_MS = 150
+BATCH_MS = int(os.environ.get("FUSEBOX_BENCH_E2E_BATCH_MS", "150"))  # the gateway's FUSEBOX_API_WS_BATCH_MS
 FLAP_CONFIG = {"failureThreshold": RUN, "resetTimeoutMs": 1000, "minHealthyPeriodMs": 0, "requestLimit": 1}
 
 
@@ -240,6 +241,8 @@ async def one_run(stack, workdir: str, run: int, flapping: int) -> None:
               "other": "other updates"}
     for kind, label in labels.items():
         f = figures[kind]
+        if not f["all"]:
+            continue
         print(f"  SDK call -> every client, {label}: {summary(f['all'])}", flush=True)
         print(f"    split: SDK call -> breaker-states {summary(f['to_topic'])}; breaker-states -> every client "
               f"{summary(f['from_topic'])}", flush=True)

@@ -1,10 +1,11 @@
 // The WebSocket fan-out bench's load generator: many dashboard sockets in one Node.js process (the `ws` package).
 //
-//   node bench/ws_clients.mjs URL TOKEN COUNT [fanout|e2e]
+//   node bench/ws_clients.mjs URL TOKEN COUNT [fanout|e2e] [deflate]
 //
-// Opens COUNT sockets to URL with the subprotocols a browser offers (fusebox.v1, bearer.<TOKEN>), answers the
-// server's pings, and prints {"ready":n,"snapshot":{...}} once every socket has its snapshot: per socket, the time
-// from opening it to its first message (connection:status) and to its last snapshot message. Then, on stdin:
+// Opens COUNT sockets to URL with the subprotocols a browser offers (fusebox.v1, bearer.<TOKEN>) and, with
+// `deflate`, offering permessage-deflate as browsers do; answers the server's pings, and prints
+// {"ready":n,"snapshot":{...}} once every socket has its snapshot: per socket, the time from opening it to its
+// first message (connection:status) and to its last snapshot message. Then, on stdin:
 //   start  forget what was received so far and start recording
 //   stop   print what was recorded, as one JSON line
 //   exit   close the sockets and exit
@@ -17,7 +18,7 @@
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
 
-const [url, token, countArg, mode = "fanout"] = process.argv.slice(2);
+const [url, token, countArg, mode = "fanout", compression = ""] = process.argv.slice(2);
 const count = Number(countArg);
 const e2e = mode === "e2e";
 const UPDATE = /^\{"type":"service:update","service":"([^"]*)".*?"circuit":\{"state":"([a-z-]+)".*?"operations":\{"total":(\d+)/;
@@ -87,7 +88,7 @@ function markReady(state) {
 
 function open(i) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, ["fusebox.v1", `bearer.${token}`], { perMessageDeflate: false });
+    const ws = new WebSocket(url, ["fusebox.v1", `bearer.${token}`], { perMessageDeflate: compression === "deflate" });
     const state = { snapshotLeft: null, ready: false, openedAt: performance.now() };
     ws.on("message", (data) => onMessage(ws, state, data));
     ws.on("open", () => resolve());
