@@ -90,7 +90,8 @@ async def get_timed(port: int, path: str, token: str | None) -> tuple[float, flo
 
 async def snapshot_timed(url: str, token: str, sockets: int, compression: str) -> dict:
     """The Node.js client's figures for `sockets` sockets opened at once: per socket, ms to the first message and
-    to the last snapshot message. `compression`: "deflate" offers permessage-deflate, as browsers do."""
+    to the last snapshot message, and the client's CPU. `compression`: "deflate" offers permessage-deflate, as
+    browsers do."""
     node = await asyncio.create_subprocess_exec(
         "node", str(ROOT / "bench" / "ws_clients.mjs"), url, token, str(sockets), "fanout", compression,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT)
@@ -104,7 +105,7 @@ async def snapshot_timed(url: str, token: str, sockets: int, compression: str) -
             node.kill()
     if ready["ready"] != sockets:
         raise RuntimeError(f"{ready['ready']} of {sockets} sockets got their snapshot")
-    return ready["snapshot"]
+    return {**ready["snapshot"], "client_cpu_ms": ready["client_cpu_ms"]}
 
 
 def ms(values: list[float]) -> str:
@@ -178,8 +179,8 @@ async def bench(stack) -> None:
                 firsts = [r["first"]["max_ms"] / 1000 for r in rows]
                 lasts = [r["last"]["max_ms"] / 1000 for r in rows]
                 print(f"  {label:7}, {offered}, one socket at a time ({SOCKETS}): first message {ms(firsts)}; "
-                      f"last snapshot message {ms(lasts)}; server CPU {cpu[label] / SOCKETS * 1000:.0f} ms "
-                      f"per snapshot", flush=True)
+                      f"last snapshot message {ms(lasts)}; CPU per snapshot: server {cpu[label] / SOCKETS * 1000:.0f} "
+                      f"ms, Node.js client {sum(r['client_cpu_ms'] for r in rows) / SOCKETS:.0f} ms", flush=True)
             for label, url in urls.items():
                 many = await snapshot_timed(url, token, AT_ONCE, compression)
                 print(f"  {label:7}, {offered}, {AT_ONCE} sockets at once: first message p50 "

@@ -4,8 +4,9 @@
 //
 // Opens COUNT sockets to URL with the subprotocols a browser offers (fusebox.v1, bearer.<TOKEN>) and, with
 // `deflate`, offering permessage-deflate as browsers do; answers the server's pings, and prints
-// {"ready":n,"snapshot":{...}} once every socket has its snapshot: per socket, the time from opening it to its
-// first message (connection:status) and to its last snapshot message. Then, on stdin:
+// {"ready":n,"snapshot":{...},"client_cpu_ms":c} once every socket has its snapshot: per socket, the time from
+// opening it to its first message (connection:status) and to its last snapshot message; c is this process's CPU
+// since it began opening them. Then, on stdin:
 //   start  forget what was received so far and start recording
 //   stop   print what was recorded, as one JSON line
 //   exit   close the sockets and exit
@@ -82,7 +83,9 @@ function markReady(state) {
   snapshotLast.push((performance.now() - state.openedAt) / 1000);
   ready += 1;
   if (ready === count) {
-    console.log(JSON.stringify({ ready, snapshot: { first: summary(snapshotFirst), last: summary(snapshotLast) } }));
+    const cpu = process.cpuUsage(cpuAtStart);
+    console.log(JSON.stringify({ ready, snapshot: { first: summary(snapshotFirst), last: summary(snapshotLast) },
+                                 client_cpu_ms: (cpu.user + cpu.system) / 1000 }));
   }
 }
 
