@@ -14,8 +14,9 @@ failures in a row every 3 s (failureThreshold 5, resetTimeoutMs 1000, so the fir
 them). An opening is timed from the very call that tripped it (the 5th failure); a closing from the first call at
 or after openedAt + resetTimeoutMs (the one that closed it). Each run has a second phase with no flapping service:
 a circuit change flushes the gateway's pending updates at once, so with them the other updates seldom wait out
-the batch window. A bare consumer of `breaker-states` in the bench process splits each latency
-into SDK call → `breaker-states` and `breaker-states` → the last client.
+the batch window. A bare consumer of `breaker-states` in the bench process splits each latency into SDK call →
+`breaker-states` and `breaker-states` → the last client. With FUSEBOX_BENCH_PROFILE=1, py-spy records the gateway
+and the aggregator for 10 s of each phase, idle samples included, and the frames with the most samples are printed.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 
-from bench.bench_aggregator import descendants, start_worker
+from bench.bench_aggregator import descendants, start_worker, top_frames
 from bench.bench_api import SECRET, cpu_seconds, percentile, wait_http
 from bench.sdk_publisher import RUN, service_names
 from fusebox.auth import mint_token
@@ -52,9 +53,19 @@ SECONDS = float(os.environ.get("FUSEBOX_BENCH_E2E_SECONDS", "20"))
 SERVICES = int(os.environ.get("FUSEBOX_BENCH_E2E_SERVICES", "100"))
 FLAPPING = int(os.environ.get("FUSEBOX_BENCH_E2E_FLAPPING", "20"))
 RUNS = int(os.environ.get("FUSEBOX_BENCH_E2E_RUNS", "3"))
+PROFILE = os.environ.get("FUSEBOX_BENCH_PROFILE") == "1"
 WARMUP_S = 3.0
 BATCH_MS = int(os.environ.get("FUSEBOX_BENCH_E2E_BATCH_MS", "150"))  # the gateway's FUSEBOX_API_WS_BATCH_MS
 FLAP_CONFIG = {"failureThreshold": RUN, "resetTimeoutMs": 1000, "minHealthyPeriodMs": 0, "requestLimit": 1}
+
+
+def profile(pid: int, raw_profile: str) -> tuple[subprocess.Popen, str]:
+    """py-spy record of `pid` and its children for 10 s, idle samples included: waiting shows as waiting."""
+    spy = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--subprocesses",
+                            "--idle", "--nonblocking", "--format", "raw", "--duration", str(int(min(SECONDS, 10))),
+                            "--rate", "100", "--pid", str(pid), "--output", raw_profile],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return spy, raw_profile
 
 
 def summary(values: list[float]) -> str:
@@ -198,6 +209,8 @@ async def one_run(stack, workdir: str, run: int, flapping: int) -> None:
              str(flapping), str(RATE), str(WARMUP_S), str(SECONDS), out], cwd=ROOT)
         await asyncio.sleep(WARMUP_S)
         servers = [api.pid, worker.pid, *descendants(worker.pid)]
+        spies = {name: profile(pid, os.path.join(workdir, f"{name}-{run}-{flapping}.pyspy.txt"))
+                 for name, pid in (("gateway", api.pid), ("aggregator", worker.pid))} if PROFILE else {}
         cpu_before = {"api": cpu_of([api.pid]), "aggregator": cpu_of(servers[1:]), "node": cpu_of([node.pid]),
                       "publisher": cpu_of([publisher.pid])}
         started = time.monotonic()
@@ -207,6 +220,8 @@ async def one_run(stack, workdir: str, run: int, flapping: int) -> None:
                "publisher": cpu_of([publisher.pid])}
         cpu = {name: (cpu[name] - cpu_before[name]) / elapsed for name in cpu}
         await asyncio.to_thread(publisher.wait, 120)
+        for spy, _ in spies.values():
+            await asyncio.to_thread(spy.wait, 60)
         await asyncio.sleep(2.0)  # the last batch window and the slowest client
         node.stdin.write(b"stop\n")
         await node.stdin.drain()
@@ -248,6 +263,11 @@ async def one_run(stack, workdir: str, run: int, flapping: int) -> None:
               f"{summary(f['from_topic'])}", flush=True)
     print(f"  per outcome (each call to the first update showing it): {summary(figures['outcomes'])}", flush=True)
     print(f"  circuit moves timed: {figures['moves']}", flush=True)
+    for name, (_, raw_profile) in spies.items():
+        print(f"  py-spy of the {name} over {min(SECONDS, 10):.0f}s, idle samples included ({raw_profile}):",
+              flush=True)
+        for line in top_frames(raw_profile, 8):
+            print("    " + line, flush=True)
     print(f"  CPU (cores): api {cpu['api']:.2f}, aggregator {cpu['aggregator']:.2f}, Node.js clients "
           f"{cpu['node']:.2f}, SDK publisher {cpu['publisher']:.2f}", flush=True)
 
