@@ -153,8 +153,9 @@ class FaustBridge:
     def highwater(self, tp) -> int | None:
         return self.app.consumer.highwater(tp)
 
-    async def commit(self, folded: Iterable[Fetched]) -> None:
-        await self.app.consumer._commit(commit_offsets(folded))
+    async def commit(self, offsets: dict) -> None:
+        """Commit {partition: the next offset to read} (see `commit_offsets`)."""
+        await self.app.consumer._commit(offsets)
 
     def changelog_messages(self, stored: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, bytes, bytes, None]]:
         """The table's changelog records of `stored` (key, record); each goes to its key's own

@@ -8,6 +8,11 @@ Exactness after a crash: outputs of a batch are acknowledged by Kafka before the
 changelog records, and those before the batch's input offsets are committed; the fold skips
 events at or below the offsets its state remembers. Redelivered records are therefore folded
 once, and any output may be repeated but never lost (sinks upsert on natural keys).
+
+The commit of a batch's offsets runs while the next batch is folded (`OffsetCommits`): a commit
+that lags only means more records are read again and skipped after a crash, and the next batch
+waits for no round trip it does not need. Commits stay in order, one at a time, and a revocation
+waits for the last one.
 """
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 from fusebox.aggregator import metrics
 from fusebox.aggregator.deadlines import Deadlines
 from fusebox.aggregator.delivery import RESTART_EXIT_CODE, DeliveryCursor, first_offsets
-from fusebox.aggregator.faust_bridge import FaustBridge
+from fusebox.aggregator.faust_bridge import FaustBridge, commit_offsets
 from fusebox.aggregator.intake import Fetched, Intake
 from fusebox.aggregator.live_rollups import LiveRollups
 from fusebox.aggregator.outputs import changelog_records, output_messages
@@ -48,7 +54,8 @@ class FoldLoop:
         self.live_rollups = live_rollups
         self._broker = broker  # async () -> BrokerLookups
         self.cursor = DeliveryCursor()
-        self._folding = asyncio.Lock()  # held while a batch is folded and committed
+        self.commits = OffsetCommits(bridge.commit)
+        self._folding = asyncio.Lock()  # held while a batch is folded
 
     async def run(self) -> None:
         while True:
@@ -64,7 +71,7 @@ class FoldLoop:
         finish and commit before the partitions change hands."""
         self.intake.discard()
         async with self._folding:
-            pass
+            await self.commits.settled()
 
     async def fold_fetched(self, fetched: list[Fetched]) -> None:
         """Fold a batch in partition order, then commit its offsets; a hole restarts the worker (delivery.py)."""
@@ -83,12 +90,7 @@ class FoldLoop:
             return
         if admission.admitted:
             await self.fold_chunks(admission.admitted)
-            await self.commit(admission.admitted)
-
-    async def commit(self, folded: list[Fetched]) -> None:
-        """Commit the input offsets of a folded batch (its outputs and states are acknowledged)."""
-        # A refused commit (the group is rebalancing) only means these records are read again.
-        await self.bridge.commit(folded)
+            self.commits.add(admission.admitted)
 
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
@@ -152,6 +154,39 @@ class FoldLoop:
                 continue
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - offset - 1, 0))
+
+
+class OffsetCommits:
+    """The input offsets of folded batches (outputs and states acknowledged), committed in the
+    background: one commit in flight at a time, and what is added meanwhile goes in the next one.
+    A commit that raises stops the fold as it did when the fold awaited it: at the next `add`."""
+
+    def __init__(self, commit: Callable[[dict], Awaitable[None]]) -> None:
+        self._commit = commit
+        self._waiting: dict = {}  # partition -> the next offset to read
+        self._task: asyncio.Task | None = None
+
+    def add(self, folded: list[Fetched]) -> None:
+        waiting = self._waiting
+        for tp, offset in commit_offsets(folded).items():
+            if offset > waiting.get(tp, -1):
+                waiting[tp] = offset
+        task = self._task
+        if task is None or task.done():
+            if task is not None and task.exception() is not None:
+                raise task.exception()
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def settled(self) -> None:
+        """Return once every offset added so far is committed."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        # A refused commit (the group is rebalancing) only means these records are read again.
+        while self._waiting:
+            offsets, self._waiting = self._waiting, {}
+            await self._commit(offsets)
 
 
 def restart() -> None:

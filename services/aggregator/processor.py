@@ -98,7 +98,7 @@ def process(chunks: Sequence[InputChunk], load_state: Callable[[str], breaker.Br
         admit_record = admit_command if is_command else admit_outcome
         for record in chunk.records:
             try:
-                body = admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms)
+                body = admit_record(record.key, record.value, record.timestamp, max_clock_skew_ms, _known_services)
             except ValidationError as exc:
                 bad = InputRecord(topic, partition, record.offset, record.value, record.key)
                 result.dead_letters.append(DeadLetter(bad, exc.code, exc.message))

@@ -33,7 +33,7 @@ class AggregatorSettings:
             shared=shared,
             app_id=os.environ.get("FUSEBOX_AGGREGATOR_APP_ID", f"{shared.topic_prefix}aggregator"),
             data_dir=os.path.abspath(os.environ.get("FUSEBOX_AGGREGATOR_DATA_DIR", ".run/aggregator-data")),
-            flush_interval_s=env_number("FUSEBOX_FLUSH_INTERVAL_MS", 100) / 1000,
+            flush_interval_s=env_number("FUSEBOX_FLUSH_INTERVAL_MS", 25) / 1000,
             max_batch=int(env_number("FUSEBOX_AGGREGATOR_MAX_BATCH", 50000)),
             tick_interval_s=env_number("FUSEBOX_TICK_INTERVAL_MS", 500) / 1000,
             sink_batch=int(env_number("FUSEBOX_SINK_BATCH", 1000)),
