@@ -191,14 +191,7 @@ async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -
     totals: dict[str, int] = {}
     latencies: list[float] = []
     try:
-        # Warm up on names of their own spread over every partition, so that no partition's first
-        # record (leader lookups, a retried produce on a new topic) falls in the measured seconds.
-        warmup = [f"bench-warmup-{i}" for i in range(64)]
-        while folded(port) < len(warmup) and worker.poll() is None:
-            await asyncio.gather(*[producer.send_and_wait(topic_in, key=name.encode(), value=outcome(
-                random.Random(), name, int(time.time() * 1000))) for name in warmup])
-            await asyncio.sleep(0.5)
-        await asyncio.sleep(2)
+        warmed: set[str] = set()
 
         async def receive() -> None:
             async for record in consumer:
@@ -206,10 +199,24 @@ async def steady_latency(bootstrap: str, prefix: str, env: dict, workdir: str) -
                 service, total = state["service"], state["operations"]["total"]
                 now = time.perf_counter()
                 pending = produced.get(service)
+                if pending is None:
+                    warmed.add(service)
                 while pending and pending[0][0] <= total:
                     latencies.append((now - pending.pop(0)[1]) * 1000)
 
         receiver = asyncio.create_task(receive())
+        # Warm up on names of their own spread over every partition, until the states of all of them
+        # came back: no partition's first record (leader lookups and retried produces on a new
+        # topic, the reader's first fetch positions) falls in the measured seconds.
+        warmup = [f"bench-warmup-{i}" for i in range(64)]
+        deadline = time.monotonic() + 120
+        while len(warmed) < len(warmup):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"warm-up: states of {len(warmed)} of {len(warmup)} services came back")
+            await asyncio.gather(*[producer.send_and_wait(topic_in, key=name.encode(), value=outcome(
+                random.Random(), name, int(time.time() * 1000))) for name in warmup])
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1)
         rng = random.Random(5)
         interval = 1 / RATE
         started = time.perf_counter()
