@@ -42,7 +42,8 @@ logger = logging.getLogger("fusebox.aggregator")
 
 class FoldLoop:
     def __init__(self, bridge: FaustBridge, settings: AggregatorSettings, names: dict[str, str], inputs: set[str],
-                 intake: Intake, states: StoredStates, publisher: Publisher, dead_letters: DeadLetterSender,
+                 intake: Intake, states: StoredStates, publisher: Publisher, changelog_publisher: Publisher,
+                 dead_letters: DeadLetterSender,
                  deadlines: Deadlines, live_rollups: LiveRollups, broker) -> None:
         self.bridge = bridge
         self.settings = settings
@@ -52,6 +53,7 @@ class FoldLoop:
         self.intake = intake
         self.states = states
         self.publisher = publisher
+        self.changelog_publisher = changelog_publisher
         self.dead_letters = dead_letters
         self.deadlines = deadlines
         self.live_rollups = live_rollups
@@ -136,9 +138,9 @@ class FoldLoop:
         await self.publisher.publish(output_messages(result, self.names))
 
         # Only after the outputs are acknowledged does the state move on (see module docstring):
-        # the table's changelog records go out through the same producer, to the service's own
-        # partition, after the previous batch's, and are acknowledged before the input offsets of
-        # this batch are committed.
+        # the table's changelog records go out (through a producer of their own) to the service's
+        # own partition, after the previous batch's, and are acknowledged before the input offsets
+        # of this batch are committed.
         stored = changelog_records(result)
         if self._storing is not None:
             await self._storing
@@ -164,7 +166,7 @@ class FoldLoop:
         self._observe_lag(fetched)
 
     async def _store(self, changelog: list, partitions: list[int], folded: list[Fetched]) -> None:
-        await self.publisher.publish(changelog, partitions=partitions)
+        await self.changelog_publisher.publish(changelog, partitions=partitions)
         self.commits.add(folded)
 
     def _observe_lag(self, fetched: list[Fetched]) -> None:

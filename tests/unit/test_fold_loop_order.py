@@ -96,7 +96,7 @@ def fold_loop(log: list) -> tuple[FoldLoop, Intake, Publisher]:
     names = {topic.suffix: "t." + topic.suffix for topic in ALL_TOPICS}
     intake = Intake({INPUT}, max_batch=1000, flush_interval_s=0.0, capacity=1000)
     publisher = Publisher(log)
-    loop = FoldLoop(Bridge(log), settings, names, {INPUT}, intake, StoredStates(Store()), publisher,
+    loop = FoldLoop(Bridge(log), settings, names, {INPUT}, intake, StoredStates(Store()), publisher, publisher,
                     SimpleNamespace(), Deadlines(), LiveRollups(), broker=None)
     assert names[CALL_OUTCOMES.suffix] == INPUT
     return loop, intake, publisher
