@@ -90,6 +90,10 @@ class Aggregator:
         self.table = self.app.Table("breakers", partitions=CALL_OUTCOMES.partitions, key_type=bytes,
                                     value_type=bytes)
         self.publisher = Publisher(settings.shared.kafka_bootstrap)
+        # The table's changelog has a producer of its own: a batch's changelog records are in flight
+        # while the next batch's outputs are published, and one producer would hold those outputs'
+        # acknowledgement until the (larger) changelog batch is appended too.
+        self.changelog_publisher = Publisher(settings.shared.kafka_bootstrap)
         self.dead_letters = DeadLetterSender(settings.shared.kafka_bootstrap, names[CALL_OUTCOMES_DLQ.suffix],
                                              names, self.broker)
         self.sink = PostgresSink(settings.shared.database_url, settings.shared.db_schema)
@@ -105,8 +109,8 @@ class Aggregator:
         self.ticks = TickSender(self.deadlines, self.publisher, names[BREAKER_COMMANDS.suffix])
         self.live_rollups = LiveRollups(self.states, self.sink)
         self.fold_loop = FoldLoop(self.bridge, settings, names, self.inputs, self.intake, self.states,
-                                  self.publisher, self.dead_letters, self.deadlines, self.live_rollups,
-                                  self.broker)
+                                  self.publisher, self.changelog_publisher, self.dead_letters, self.deadlines,
+                                  self.live_rollups, self.broker)
         self._broker: BrokerLookups | None = None
         self._wire()
 
@@ -198,6 +202,7 @@ class Aggregator:
 
     async def _close_clients(self) -> None:
         await self.publisher.stop()
+        await self.changelog_publisher.stop()
         await self.dead_letters.stop()
         if self._broker is not None:
             client, self._broker = self._broker, None

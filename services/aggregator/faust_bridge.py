@@ -116,7 +116,7 @@ class TableStore:
         return self._table.data.get(key)
 
     def put(self, key: bytes, record: bytes) -> None:
-        """Store a record whose changelog record Kafka has acknowledged (`changelog_messages`)."""
+        """Store a record whose changelog record is sent (`changelog_messages`; see fold_loop.py)."""
         self._table.data[key] = record
 
     def keys(self) -> list[bytes]:

@@ -9,10 +9,13 @@ changelog records, and those before the batch's input offsets are committed; the
 events at or below the offsets its state remembers. Redelivered records are therefore folded
 once, and any output may be repeated but never lost (sinks upsert on natural keys).
 
-The commit of a batch's offsets runs while the next batch is folded (`OffsetCommits`): a commit
-that lags only means more records are read again and skipped after a crash, and the next batch
-waits for no round trip it does not need. Commits stay in order, one at a time, and a revocation
-waits for the last one.
+Only the outputs are waited for before the next batch: the changelog records of a batch, and
+then the commit of its offsets, go on while the next batch is folded and its outputs published.
+The fold reads the states it has just sent (the table in memory is ahead of its changelog by at
+most one batch), the next batch's changelog records wait for the acknowledgement of these, and
+the commit of the offsets for both (`OffsetCommits`: one commit in flight, in order). A
+crash loses at most what was not acknowledged, which the fold then reads and folds again, and
+outputs may repeat, as above; a revocation waits for all of it.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ logger = logging.getLogger("fusebox.aggregator")
 
 class FoldLoop:
     def __init__(self, bridge: FaustBridge, settings: AggregatorSettings, names: dict[str, str], inputs: set[str],
-                 intake: Intake, states: StoredStates, publisher: Publisher, dead_letters: DeadLetterSender,
+                 intake: Intake, states: StoredStates, publisher: Publisher, changelog_publisher: Publisher,
+                 dead_letters: DeadLetterSender,
                  deadlines: Deadlines, live_rollups: LiveRollups, broker) -> None:
         self.bridge = bridge
         self.settings = settings
@@ -49,6 +53,7 @@ class FoldLoop:
         self.intake = intake
         self.states = states
         self.publisher = publisher
+        self.changelog_publisher = changelog_publisher
         self.dead_letters = dead_letters
         self.deadlines = deadlines
         self.live_rollups = live_rollups
@@ -56,10 +61,22 @@ class FoldLoop:
         self.cursor = DeliveryCursor()
         self.commits = OffsetCommits(bridge.commit)
         self._folding = asyncio.Lock()  # held while a batch is folded
+        self._storing: asyncio.Future | None = None  # the last batch's changelog records, then its commit
 
     async def run(self) -> None:
         while True:
-            fetched = await self.intake.take()
+            take = asyncio.ensure_future(self.intake.take())
+            try:
+                while not take.done():
+                    storing = self._storing
+                    if storing is not None and storing.done():
+                        storing.result()  # a failed changelog send stops the worker, even when idle
+                        storing = None
+                    await asyncio.wait([take] if storing is None else [take, storing],
+                                       return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                take.cancel()
+            fetched = take.result()
             discards = self.intake.discards
             async with self._folding:
                 if self.intake.discards == discards:  # not taken before a rebalance
@@ -71,6 +88,8 @@ class FoldLoop:
         finish and commit before the partitions change hands."""
         self.intake.discard()
         async with self._folding:
+            if self._storing is not None:
+                await self._storing
             await self.commits.settled()
 
     async def fold_fetched(self, fetched: list[Fetched]) -> None:
@@ -90,7 +109,6 @@ class FoldLoop:
             return
         if admission.admitted:
             await self.fold_chunks(admission.admitted)
-            self.commits.add(admission.admitted)
 
     async def _first_offsets(self) -> dict:
         """Where each assigned input partition's events must resume in a new generation."""
@@ -120,11 +138,14 @@ class FoldLoop:
         await self.publisher.publish(output_messages(result, self.names))
 
         # Only after the outputs are acknowledged does the state move on (see module docstring):
-        # the table's changelog records go out through the same producer, to the service's own
-        # partition, and are acknowledged before the input offsets of this batch are committed.
+        # the table's changelog records go out (through a producer of their own) to the service's
+        # own partition, after the previous batch's, and are acknowledged before the input offsets
+        # of this batch are committed.
         stored = changelog_records(result)
-        await self.publisher.publish(self.bridge.changelog_messages(stored),
-                                     partitions=[change.partition for change in result.changes])
+        if self._storing is not None:
+            await self._storing
+        self._storing = asyncio.ensure_future(self._store(
+            self.bridge.changelog_messages(stored), [change.partition for change in result.changes], fetched))
         for (key, record), change in zip(stored, result.changes):
             states.put(key, record, change.state)
             state = change.state
@@ -143,6 +164,10 @@ class FoldLoop:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         metrics.SERVICES.set(len(states))
         self._observe_lag(fetched)
+
+    async def _store(self, changelog: list, partitions: list[int], folded: list[Fetched]) -> None:
+        await self.changelog_publisher.publish(changelog, partitions=partitions)
+        self.commits.add(folded)
 
     def _observe_lag(self, fetched: list[Fetched]) -> None:
         last = {chunk.tp: chunk.records[-1].offset for chunk in fetched}

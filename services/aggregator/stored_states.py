@@ -41,7 +41,8 @@ class StoredStates:
         return state
 
     def put(self, key: bytes, record: bytes, state: breaker.BreakerState) -> None:
-        """Store a record whose changelog record Kafka has acknowledged, with its decoded state."""
+        """Store a record whose changelog record is sent, with its decoded state (the fold loop waits for
+        its acknowledgement before committing the batch's offsets or sending the next batch's records)."""
         self._store.put(key, record)
         self._decoded[key] = (record, state)
 
