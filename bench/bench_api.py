@@ -274,25 +274,37 @@ def worst_p99(result: dict) -> float:
     return max(result[kind]["every_client"]["p99_ms"] or float("nan") for kind in ("circuit", "other"))
 
 
-async def bench(stack) -> None:
-    prefix = f"bench{uuid.uuid4().hex[:6]}."
-    await ensure_topics(stack.kafka_bootstrap, prefix)
+def gateway_database(stack, prefix: str) -> str:
+    """The URL of a database of its own for one gateway under test, migrated for `prefix`."""
     db_name = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     database_url = stack.database_url.rsplit("/", 1)[0] + "/" + db_name
     apply_migrations(database_url, schema_for_prefix(prefix))
+    return database_url
+
+
+def start_gateway(stack, prefix: str, database_url: str, port: int, max_pending_bytes: int, max_sockets: int,
+                  **env: str) -> subprocess.Popen:
+    """`fusebox api` on `port`, allowing one admin `max_sockets` WebSockets of up to `max_pending_bytes` unsent each."""
+    env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix, FUSEBOX_DATABASE_URL=database_url, FUSEBOX_JWT_SECRET=SECRET,
+                    FUSEBOX_API_PORT=str(port), FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES=str(max_pending_bytes),
+                    FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN=str(max_sockets), **env)
+    return subprocess.Popen([sys.executable, "-m", "fusebox.cli", "api"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def bench(stack) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    await ensure_topics(stack.kafka_bootstrap, prefix)
+    database_url = gateway_database(stack, prefix)
     topics = Topics(stack.kafka_bootstrap, prefix)
     await topics.start()
     await topics.publish_states([service_state(f"bench-{i:04d}", version=1) for i in range(SERVICES)])
 
     api_port, bare_port = free_port(), free_port()
-    env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix, FUSEBOX_DATABASE_URL=database_url, FUSEBOX_JWT_SECRET=SECRET,
-                    FUSEBOX_API_PORT=str(api_port), FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES=str(16 * 1024 * 1024),
-                    FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN=str(WS_BIG_CLIENTS),
-                    FUSEBOX_API_WS_BATCH_MS=str(WS_BATCH_MS))
-    api = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "api"], env=env, cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = start_gateway(stack, prefix, database_url, api_port, 16 * 1024 * 1024, WS_BIG_CLIENTS,
+                        FUSEBOX_API_WS_BATCH_MS=str(WS_BATCH_MS))
     bare = None
     try:
         await wait_http(f"http://127.0.0.1:{api_port}/readyz")

@@ -22,14 +22,11 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-
-from bench.bench_api import SECRET, cpu_seconds, percentile, wait_http, wait_services
+from bench.bench_api import (SECRET, cpu_seconds, gateway_database, percentile, start_gateway, wait_http,
+                             wait_services)
 from fusebox.auth import mint_token
 from fusebox.core import codec
 from fusebox.kafka_admin import ensure_topics
-from fusebox.storage.migrations import apply_migrations
-from fusebox.storage.schema import schema_for_prefix
 from tests.harness import ROOT, free_port, start_stack
 from tests.integration.api.support import Topics, service_state
 
@@ -115,11 +112,7 @@ def ms(values: list[float]) -> str:
 async def bench(stack) -> None:
     prefix = f"snap{uuid.uuid4().hex[:6]}."
     await ensure_topics(stack.kafka_bootstrap, prefix)
-    db_name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    database_url = stack.database_url.rsplit("/", 1)[0] + "/" + db_name
-    apply_migrations(database_url, schema_for_prefix(prefix))
+    database_url = gateway_database(stack, prefix)
     topics = Topics(stack.kafka_bootstrap, prefix)
     await topics.start()
     names = [f"fleet-{i:05d}" for i in range(SERVICES)]
@@ -127,11 +120,7 @@ async def bench(stack) -> None:
     await topics.stop()
 
     api_port, bare_port = free_port(), free_port()
-    env = stack.env(FUSEBOX_TOPIC_PREFIX=prefix, FUSEBOX_DATABASE_URL=database_url, FUSEBOX_JWT_SECRET=SECRET,
-                    FUSEBOX_API_PORT=str(api_port), FUSEBOX_API_WS_CLIENT_MAX_PENDING_BYTES=str(64 * 1024 * 1024),
-                    FUSEBOX_API_WS_MAX_CONNECTIONS_PER_ADMIN=str(AT_ONCE + 1))
-    api = subprocess.Popen([sys.executable, "-m", "fusebox.cli", "api"], env=env, cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = start_gateway(stack, prefix, database_url, api_port, 64 * 1024 * 1024, AT_ONCE + 1)
     bare = None
     try:
         await wait_http(f"http://127.0.0.1:{api_port}/readyz", 120)
