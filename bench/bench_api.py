@@ -367,19 +367,29 @@ async def bench(stack) -> None:
                                  changes_per_s=WS_BIG_CHANGES_PER_S)
         show(f"{WS_BIG_CLIENTS} clients at {WS_BIG_CHANGES_PER_S}/s, bare   ", big_bare)
     finally:
-        for process in (api, bare):
-            if process is not None:
-                process.terminate()
-                process.wait(10)
+        stop_processes(api, bare)
         await topics.stop()
 
 
-def run() -> None:
+def stop_processes(*processes: subprocess.Popen | None, wait_s: float = 10) -> None:
+    """Terminate each process still running (None: never started) and wait for it."""
+    for process in processes:
+        if process is not None:
+            process.terminate()
+            process.wait(wait_s)
+
+
+def run_on_stack(bench) -> None:
+    """Run the coroutine function `bench` on a Kafka, PostgreSQL and Redis of its own."""
     stack = start_stack()
     try:
         asyncio.run(bench(stack))
     finally:
         stack.close()
+
+
+def run() -> None:
+    run_on_stack(bench)
 
 
 if __name__ == "__main__":

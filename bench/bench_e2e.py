@@ -34,7 +34,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from bench.bench_aggregator import descendants, start_worker, top_frames
-from bench.bench_api import SECRET, cpu_seconds, percentile, wait_http
+from bench.bench_api import SECRET, cpu_seconds, percentile, stop_processes, wait_http
 from bench.sdk_publisher import RUN, service_names
 from fusebox.auth import mint_token
 from fusebox.core import codec
@@ -238,10 +238,7 @@ async def one_run(stack, workdir: str, run: int, flapping: int) -> None:
                 await asyncio.wait_for(node.wait(), 10)
             except asyncio.TimeoutError:
                 node.kill()
-        for process in (publisher, api, worker):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(60)
+        stop_processes(publisher, api, worker, wait_s=60)
     published = codec.loads(Path(out).read_bytes())
     figures = analyse(published, result["updates"], result["clients"], at_topic, opened_at)
     print(f"run {run}, {flapping} flapping services: {ready['ready']} clients, SDK generator reached "

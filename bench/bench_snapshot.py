@@ -22,12 +22,12 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.bench_api import (SECRET, cpu_seconds, gateway_database, percentile, start_gateway, wait_http,
-                             wait_services)
+from bench.bench_api import (SECRET, cpu_seconds, gateway_database, percentile, run_on_stack, start_gateway,
+                             stop_processes, wait_http, wait_services)
 from fusebox.auth import mint_token
 from fusebox.core import codec
 from fusebox.kafka_admin import ensure_topics
-from tests.harness import ROOT, free_port, start_stack
+from tests.harness import ROOT, free_port
 from tests.integration.api.support import Topics, service_state
 
 SERVICES = int(os.environ.get("FUSEBOX_BENCH_SNAPSHOT_SERVICES", "10000"))
@@ -176,18 +176,11 @@ async def bench(stack) -> None:
                       f"{many['first']['p50_ms']:.0f} ms, max {many['first']['max_ms']:.0f} ms; last snapshot "
                       f"message p50 {many['last']['p50_ms']:.0f} ms, max {many['last']['max_ms']:.0f} ms", flush=True)
     finally:
-        for process in (api, bare):
-            if process is not None:
-                process.terminate()
-                process.wait(10)
+        stop_processes(api, bare)
 
 
 def run() -> None:
-    stack = start_stack()
-    try:
-        asyncio.run(bench(stack))
-    finally:
-        stack.close()
+    run_on_stack(bench)
 
 
 if __name__ == "__main__":
