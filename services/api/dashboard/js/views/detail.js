@@ -88,6 +88,13 @@ export function configForm(prefix, { onsubmit, submitLabel }) {
       Object.values(errors).forEach((el) => setText(el, ""));
       Object.values(inputs).forEach((el) => el.removeAttribute("aria-invalid"));
     },
+    /** A submit begins: earlier refusals cleared, `text` shown, the button held until the answer. */
+    begin(text) {
+      this.clearErrors();
+      message.className = "form-message";
+      setText(message, text);
+      submit.disabled = true;
+    },
     /** Places each detail beside its field; the number placed. */
     showErrors(details) {
       let placed = 0;
@@ -200,10 +207,7 @@ export function mountDetail(root, { service, store, api, principal }) {
   }
 
   async function submitConfig() {
-    config.clearErrors();
-    configMessage.className = "form-message";
-    setText(configMessage, "Applying…");
-    applyButton.disabled = true;
+    config.begin("Applying…");
     try {
       const answer = await api.put(path(service, "/config"), config.body());
       config.state.dirty = false;

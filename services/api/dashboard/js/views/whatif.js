@@ -96,10 +96,7 @@ export function mountShadow({ service, api, configForm, path, onChange }) {
 
   async function submit() {
     const form = editor.holder.form;
-    form.clearErrors();
-    form.message.className = "form-message";
-    setText(form.message, "Setting…");
-    form.submit.disabled = true;
+    form.begin("Setting…");
     try {
       const answer = await api.put(path(service, "/shadow-config"), form.body());
       form.state.dirty = false;
@@ -185,10 +182,7 @@ export function mountWhatif({ service, api, configForm, path, currentConfig }) {
 
   async function run() {
     const form = editor.holder.form;
-    form.clearErrors();
-    form.message.className = "form-message";
-    setText(form.message, "Folding the log…");
-    form.submit.disabled = true;
+    form.begin("Folding the log…");
     try {
       const answer = await api.post(path(service, "/whatif"), whatifRequest(form.body(), range.value, Date.now()));
       setText(form.message, `${formatCount(answer.body.eventsFolded)} events folded.`);
