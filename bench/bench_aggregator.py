@@ -155,6 +155,9 @@ async def measure_worker(bootstrap: str, env: dict, workdir: str, extra: dict | 
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("worker did not start folding")
             await asyncio.sleep(0.02)
+        if first >= events:
+            raise RuntimeError(f"the first committed batch held all {events:,} events: nothing is left to time "
+                               "(use more events than FUSEBOX_AGGREGATOR_MAX_BATCH)")
         started = time.perf_counter()
         spy = None
         if profile_to:
